@@ -1,0 +1,68 @@
+"""Closed vocabularies shared across the domain: regimes, request kinds, statuses, channels."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Regime(StrEnum):
+    """The law whose deadlines and duties govern a request."""
+
+    GDPR = "gdpr"
+    UK_GDPR = "uk-gdpr"
+    CCPA = "ccpa"
+    VCDPA = "vcdpa"
+    CPA = "cpa"
+    LGPD = "lgpd"
+
+
+class RequestKind(StrEnum):
+    """What the data subject asks for (GDPR article in the comment)."""
+
+    ACCESS = "access"  # Art. 15
+    RECTIFICATION = "rectification"  # Art. 16
+    ERASURE = "erasure"  # Art. 17
+    RESTRICTION = "restriction"  # Art. 18
+    PORTABILITY = "portability"  # Art. 20
+    OBJECTION = "objection"  # Art. 21, incl. Art. 7(3) withdrawal of marketing consent
+
+
+class RequestStatus(StrEnum):
+    """Where a request stands; the allowed moves live in :mod:`dsar.lifecycle`."""
+
+    RECEIVED = "received"
+    VERIFYING = "verifying"
+    IN_PROGRESS = "in_progress"
+    AWAITING_MANUAL = "awaiting_manual"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+    FAILED = "failed"
+
+
+class StepStatus(StrEnum):
+    """Progress of one planned action on one recipient."""
+
+    PLANNED = "planned"
+    RUNNING = "running"
+    PENDING = "pending"  # an asynchronous job at the processor is not finished yet
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class Channel(StrEnum):
+    """How a request reached the controller."""
+
+    STAFF = "staff"
+    CONTACT_FORM = "contact_form"
+    SHOPIFY_WEBHOOK = "shopify_webhook"
+    WEB_PAGE = "web_page"
+    SCHEDULE = "schedule"
+
+
+class RecipientRole(StrEnum):
+    """GDPR role of a recipient of personal data."""
+
+    PROCESSOR = "processor"
+    INDEPENDENT_CONTROLLER = "independent_controller"
