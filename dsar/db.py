@@ -1,0 +1,82 @@
+"""Database engine and sessions: SQLite by default, PostgreSQL in production.
+
+SQLite is tuned for a single machine with concurrent readers: WAL journal, foreign keys on, a
+busy timeout, and ``BEGIN IMMEDIATE`` so that a transaction that will write takes the write lock
+up front — two writers then queue instead of one failing half-way (the audit chain's head and a
+step's "before" record are written in such transactions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session, SQLModel, create_engine
+
+from dsar import models  # noqa: F401 - registers the tables on SQLModel.metadata
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # let SQLAlchemy's BEGIN below take over
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@lru_cache(maxsize=8)
+def get_engine(url: str) -> Engine:
+    """One engine per URL for the life of the process; creates the SQLite folder if needed."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        _tune_sqlite(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+_initialised: set[str] = set()
+
+
+def init_db(engine: Engine) -> None:
+    """Create missing tables once per process (schema changes go through migrations)."""
+    key = engine.url.render_as_string(hide_password=False)
+    if key not in _initialised:
+        SQLModel.metadata.create_all(engine)
+        _initialised.add(key)
+
+
+def engine_from_settings() -> Engine:
+    """The engine for the configured database, with its tables in place."""
+    from dsar.settings import get_settings
+
+    engine = get_engine(get_settings().effective_database_url)
+    init_db(engine)
+    return engine
+
+
+@contextmanager
+def session_scope(engine: Engine | None = None) -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error: nothing half-written."""
+    with Session(engine or engine_from_settings(), expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

@@ -1,0 +1,60 @@
+"""Fixtures shared by every test: an isolated engine home, fresh settings, clean logging."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from dsar.db import get_engine, init_db
+from dsar.settings import get_settings
+
+REPO = Path(__file__).resolve().parent.parent
+REGISTERS = REPO / "deployments" / "registers"
+LUNEXXA = REGISTERS / "lunexxa.yaml"
+LUMA_FLUX = REGISTERS / "luma-flux.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Each test gets its own DSAR_HOME (SQLite, outbox, exports) and freshly read settings."""
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("DSAR_"):
+            monkeypatch.delenv(key)
+    home = tmp_path / "dsar-home"
+    monkeypatch.setenv("DSAR_HOME", str(home))
+    monkeypatch.setenv("DSAR_REGISTERS_DIR", str(REGISTERS))
+    get_settings.cache_clear()
+    yield home
+    get_settings.cache_clear()
+    structlog.reset_defaults()
+    logging.getLogger("dsar").handlers.clear()
+    for engine in _engines_of(home):
+        engine.dispose()
+
+
+def _engines_of(home: Path) -> list[Engine]:
+    url = f"sqlite:///{(home / 'dsar.db').as_posix()}"
+    return [get_engine(url)] if (home / "dsar.db").exists() else []
+
+
+@pytest.fixture
+def engine(_isolated_environment: Path) -> Engine:
+    """The test's own SQLite database with all tables."""
+    engine = get_engine(get_settings().effective_database_url)
+    init_db(engine)
+    return engine
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session on the test database; the test commits what it wants kept."""
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
