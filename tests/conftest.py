@@ -21,7 +21,7 @@ LUMA_FLUX = REGISTERS / "luma-flux.yaml"
 
 
 @pytest.fixture(autouse=True)
-def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def dsar_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Each test gets its own DSAR_HOME (SQLite, outbox, exports) and freshly read settings."""
     import os
 
@@ -46,7 +46,7 @@ def _engines_of(home: Path) -> list[Engine]:
 
 
 @pytest.fixture
-def engine(_isolated_environment: Path) -> Engine:
+def engine(dsar_home: Path) -> Engine:
     """The test's own SQLite database with all tables."""
     engine = get_engine(get_settings().effective_database_url)
     init_db(engine)

@@ -1,0 +1,451 @@
+"""Statutory response deadlines: the date by which a data-subject request must be answered.
+
+Everything here is a pure function of its arguments (plus the public-holiday calendars of the
+``holidays`` package), so the deadline monitor, the CLI and the tests all get the same answer.
+
+GDPR and UK GDPR count "one month of receipt" (Art. 12(3)) under Regulation (EEC, Euratom)
+No 1182/71, Art. 2–3, as the EDPB applies it (Guidelines 01/2022 on the right of access, §160)
+and the ICO describes it: the day of receipt does not count, the period ends on the same date of
+the following month (or that month's last day), and a last day falling on a Saturday, Sunday or
+public holiday moves to the next working day. CCPA, VCDPA, CPA and LGPD count calendar days.
+"""
+
+from __future__ import annotations
+
+import calendar
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays
+
+from dsar.enums import Regime
+from dsar.errors import DeadlineError
+
+__all__ = [
+    "ClockStop",
+    "Deadlines",
+    "add_months",
+    "add_working_days",
+    "compute_deadlines",
+    "default_timezone",
+    "is_working_day",
+    "next_working_day",
+    "parse_regime",
+    "receipt_date",
+]
+
+_ONE_DAY = timedelta(days=1)
+# No real calendar has this many non-working days in a row; the bound only stops a runaway loop.
+_MAX_ROLL_DAYS = 31
+
+# Months counted by Reg. 1182/71 for the EU GDPR and the UK GDPR (Art. 12(3)).
+_MONTH_REGIMES = frozenset({Regime.GDPR, Regime.UK_GDPR})
+# CCPA (11 CCR §7021(b)), VCDPA (§59.1-577(B)) and CPA (§6-1-1306(4)): 45 days, one extension of 45.
+_US_STATE_REGIMES = frozenset({Regime.CCPA, Regime.VCDPA, Regime.CPA})
+_US_RESPONSE_DAYS = 45
+_US_EXTENDED_DAYS = 90
+_US_ACKNOWLEDGE_BUSINESS_DAYS = 10
+# LGPD Art. 19 II: a full answer within 15 days; the law provides no extension.
+_LGPD_RESPONSE_DAYS = 15
+
+_REGIME_ALIASES = {"cpra": Regime.CCPA, "ukgdpr": Regime.UK_GDPR, "uk": Regime.UK_GDPR}
+_COUNTRY_ALIASES = {"UK": "GB"}
+# The UK has no UK-wide public-holiday calendar: England's is the common default.
+_DEFAULT_SUBDIVISION = {"GB": "ENG"}
+
+# Capital (or most populous) zone per country: used when the controller's zone is not given.
+# fmt: off
+_COUNTRY_ZONES = {
+    # EU
+    "AT": "Europe/Vienna", "BE": "Europe/Brussels", "BG": "Europe/Sofia", "CY": "Asia/Nicosia",
+    "CZ": "Europe/Prague", "DE": "Europe/Berlin", "DK": "Europe/Copenhagen",
+    "EE": "Europe/Tallinn", "ES": "Europe/Madrid", "FI": "Europe/Helsinki", "FR": "Europe/Paris",
+    "GR": "Europe/Athens", "HR": "Europe/Zagreb", "HU": "Europe/Budapest", "IE": "Europe/Dublin",
+    "IT": "Europe/Rome", "LT": "Europe/Vilnius", "LU": "Europe/Luxembourg", "LV": "Europe/Riga",
+    "MT": "Europe/Malta", "NL": "Europe/Amsterdam", "PL": "Europe/Warsaw", "PT": "Europe/Lisbon",
+    "RO": "Europe/Bucharest", "SE": "Europe/Stockholm", "SI": "Europe/Ljubljana",
+    "SK": "Europe/Bratislava",
+    # EEA, Switzerland, the UK and European microstates
+    "IS": "Atlantic/Reykjavik", "LI": "Europe/Vaduz", "NO": "Europe/Oslo", "CH": "Europe/Zurich",
+    "GB": "Europe/London", "AD": "Europe/Andorra", "MC": "Europe/Monaco",
+    "SM": "Europe/San_Marino",
+    # Elsewhere
+    "US": "America/New_York", "CA": "America/Toronto", "BR": "America/Sao_Paulo",
+    "MX": "America/Mexico_City", "AR": "America/Argentina/Buenos_Aires",
+    "AU": "Australia/Sydney", "NZ": "Pacific/Auckland", "JP": "Asia/Tokyo", "KR": "Asia/Seoul",
+    "IN": "Asia/Kolkata", "SG": "Asia/Singapore", "IL": "Asia/Jerusalem",
+    "ZA": "Africa/Johannesburg",
+}
+# fmt: on
+
+
+def _by_zone(table: dict[str, str]) -> dict[str, str]:
+    """Invert ``{zone: "CODE CODE ..."}`` into ``{code: zone}``."""
+    return {code: zone for zone, codes in table.items() for code in codes.split()}
+
+
+# The zone most of a subdivision's population lives in (tz database names).
+_SUBDIVISION_ZONES: dict[str, dict[str, str]] = {
+    "US": _by_zone(
+        {
+            "America/New_York": "CT DC DE FL GA KY MA MD ME NC NH NJ NY OH PA RI SC VA VT WV",
+            "America/Chicago": "AL AR IA IL KS LA MN MO MS ND NE OK SD TN TX WI",
+            "America/Denver": "CO MT NM UT WY",
+            "America/Boise": "ID",
+            "America/Detroit": "MI",
+            "America/Indiana/Indianapolis": "IN",
+            "America/Phoenix": "AZ",
+            "America/Los_Angeles": "CA NV OR WA",
+            "America/Anchorage": "AK",
+            "Pacific/Honolulu": "HI",
+            "America/Puerto_Rico": "PR",
+            "America/St_Thomas": "VI",
+            "Pacific/Guam": "GU",
+            "Pacific/Saipan": "MP",
+            "Pacific/Pago_Pago": "AS",
+        }
+    ),
+    "CA": _by_zone(
+        {
+            "America/Toronto": "ON QC",
+            "America/Halifax": "NS PE",
+            "America/Moncton": "NB",
+            "America/St_Johns": "NL",
+            "America/Winnipeg": "MB",
+            "America/Regina": "SK",
+            "America/Edmonton": "AB NT",
+            "America/Vancouver": "BC",
+            "America/Whitehorse": "YT",
+            "America/Iqaluit": "NU",
+        }
+    ),
+    "AU": _by_zone(
+        {
+            "Australia/Sydney": "ACT NSW",
+            "Australia/Melbourne": "VIC",
+            "Australia/Brisbane": "QLD",
+            "Australia/Adelaide": "SA",
+            "Australia/Darwin": "NT",
+            "Australia/Hobart": "TAS",
+            "Australia/Perth": "WA",
+        }
+    ),
+    "BR": _by_zone(
+        {
+            "America/Sao_Paulo": "DF ES GO MG PR RJ RS SC SP",
+            "America/Bahia": "BA",
+            "America/Fortaleza": "CE MA PB PI RN",
+            "America/Recife": "PE",
+            "America/Maceio": "AL SE",
+            "America/Belem": "AP PA",
+            "America/Araguaina": "TO",
+            "America/Campo_Grande": "MS",
+            "America/Cuiaba": "MT",
+            "America/Manaus": "AM",
+            "America/Porto_Velho": "RO",
+            "America/Boa_Vista": "RR",
+            "America/Rio_Branco": "AC",
+        }
+    ),
+    "ES": {"CN": "Atlantic/Canary"},
+    "PT": {"20": "Atlantic/Azores", "30": "Atlantic/Madeira"},
+}
+
+
+@dataclass(frozen=True)
+class ClockStop:
+    """Days on which the clock was suspended, both dates included, in the controller's calendar.
+
+    The span runs from the day the controller asked the subject for information it needs
+    (identity, clarification) to the day the answer arrived (EDPB 01/2022 §159; UK DPA 2018
+    s.54(3C) as the model). A stop still open is passed with ``end`` set to today.
+    """
+
+    start: date
+    end: date
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise DeadlineError(
+                f"clock stop ends ({self.end.isoformat()}) before it starts "
+                f"({self.start.isoformat()})"
+            )
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """The dates one request must meet; all are calendar dates in ``timezone``."""
+
+    regime: Regime
+    received_on: date
+    timezone: str
+    due_date: date
+    extended_due_date: date | None
+    extension_notice_by: date | None
+    acknowledge_by: date | None
+    unrolled_due_date: date
+
+    def to_dict(self) -> dict[str, str | None]:
+        """ISO-formatted dates, for JSON output and storage."""
+
+        def iso(day: date | None) -> str | None:
+            return day.isoformat() if day is not None else None
+
+        return {
+            "regime": self.regime.value,
+            "received_on": self.received_on.isoformat(),
+            "timezone": self.timezone,
+            "due_date": self.due_date.isoformat(),
+            "extended_due_date": iso(self.extended_due_date),
+            "extension_notice_by": iso(self.extension_notice_by),
+            "acknowledge_by": iso(self.acknowledge_by),
+        }
+
+
+def parse_regime(value: str) -> Regime:
+    """Read a regime name as a person types it ("GDPR", "uk_gdpr", "ccpa")."""
+    key = value.strip().lower().replace("_", "-")
+    try:
+        return Regime(key)
+    except ValueError:
+        if key in _REGIME_ALIASES:
+            return _REGIME_ALIASES[key]
+    valid = ", ".join(regime.value for regime in Regime)
+    raise DeadlineError(f"unknown regime {value!r}; expected one of: {valid}")
+
+
+def default_timezone(country: str, subdivision: str | None = None) -> str:
+    """The controller's zone when none is configured: its subdivision's, else its capital's.
+
+    The receipt day is a calendar date in the controller's zone (Reg. 1182/71 counts days), so
+    the zone decides whether a request sent near midnight counts from one day or the next.
+    """
+    code = _COUNTRY_ALIASES.get(country.strip().upper(), country.strip().upper())
+    if subdivision is not None:
+        zone = _SUBDIVISION_ZONES.get(code, {}).get(subdivision.strip().upper())
+        if zone is not None:
+            return zone
+    try:
+        return _COUNTRY_ZONES[code]
+    except KeyError:
+        raise DeadlineError(
+            f"no default time zone for country {country!r}; pass the controller's zone "
+            "(a tz database name such as 'Europe/Vienna')"
+        ) from None
+
+
+def _zone(tz: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        # ValueError: a malformed key such as an absolute path.
+        raise DeadlineError(
+            f"unknown time zone {tz!r}; expected a tz database name such as 'Europe/Vienna'"
+        ) from exc
+
+
+def receipt_date(received_at: datetime, tz: str) -> date:
+    """The calendar day of receipt in the controller's zone (EDPB 01/2022 §159–160).
+
+    An instant without a UTC offset is ambiguous: it could be a day early or late, so it is
+    refused rather than guessed.
+    """
+    if not isinstance(received_at, datetime):
+        raise DeadlineError("received_at must be a datetime with a UTC offset")
+    if received_at.tzinfo is None or received_at.utcoffset() is None:
+        raise DeadlineError(
+            "received_at must include a UTC offset (e.g. 2026-06-09T22:30:00+00:00); "
+            "a naive time cannot be placed on the controller's calendar"
+        )
+    return received_at.astimezone(_zone(tz)).date()
+
+
+def add_months(day: date, months: int) -> date:
+    """The same date ``months`` later, or that month's last day if it has no such date.
+
+    Reg. 1182/71 Art. 3(2)(c): 31 January plus one month is 28 (or 29) February.
+    """
+    year, month_index = divmod(day.year * 12 + (day.month - 1) + months, 12)
+    month = month_index + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+@functools.lru_cache(maxsize=64)
+def _resolve_place(country: str, subdivision: str | None) -> tuple[str, str | None]:
+    """Canonical ``(country, subdivision)`` codes, checked against the ``holidays`` package."""
+    code = _COUNTRY_ALIASES.get(country.strip().upper(), country.strip().upper())
+    try:
+        entity = holidays.country_holidays(code)
+    except NotImplementedError as exc:
+        raise DeadlineError(
+            f"unknown country {country!r}; expected an ISO 3166-1 alpha-2 code such as 'AT'"
+        ) from exc
+    if subdivision is None:
+        return code, _DEFAULT_SUBDIVISION.get(code)
+    wanted = subdivision.strip().casefold()
+    for candidate in entity.subdivisions:
+        if candidate.casefold() == wanted:
+            return code, candidate
+    for alias, candidate in entity.subdivisions_aliases.items():
+        if alias.casefold() == wanted:
+            return code, candidate
+    valid = ", ".join(entity.subdivisions) or "none"
+    raise DeadlineError(
+        f"unknown subdivision {subdivision!r} for country {code!r}; expected one of: {valid}"
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _public_holidays(country: str, subdivision: str | None, year: int) -> frozenset[date]:
+    """One year's public holidays (public category only: not bank, school or religious days)."""
+    try:
+        calendar_ = holidays.country_holidays(
+            country, subdiv=subdivision, years=year, categories=(holidays.PUBLIC,)
+        )
+    except (NotImplementedError, ValueError) as exc:
+        raise DeadlineError(
+            f"no public-holiday calendar for country {country!r}, subdivision {subdivision!r}"
+        ) from exc
+    return frozenset(calendar_.keys())
+
+
+def is_working_day(day: date, *, country: str, subdivision: str | None = None) -> bool:
+    """Monday to Friday and not a public holiday there (Reg. 1182/71 Art. 3(4))."""
+    if day.weekday() >= calendar.SATURDAY:
+        return False
+    code, subdiv = _resolve_place(country, subdivision)
+    return day not in _public_holidays(code, subdiv, day.year)
+
+
+def next_working_day(day: date, *, country: str, subdivision: str | None = None) -> date:
+    """``day`` itself if it is a working day, else the first working day after it.
+
+    Reg. 1182/71 Art. 3(4): a period whose last day is a Saturday, Sunday or public holiday
+    ends with the expiry of the last hour of the following working day.
+    """
+    candidate = day
+    for _ in range(_MAX_ROLL_DAYS):
+        if is_working_day(candidate, country=country, subdivision=subdivision):
+            return candidate
+        candidate += _ONE_DAY
+    raise DeadlineError(f"no working day within {_MAX_ROLL_DAYS} days of {day.isoformat()}")
+
+
+def add_working_days(
+    day: date, count: int, *, country: str, subdivision: str | None = None
+) -> date:
+    """The ``count``-th working day after ``day`` (``day`` itself does not count).
+
+    11 CCR §7001 defines a business day as Monday to Friday, excluding state holidays.
+    """
+    candidate = day
+    remaining = count
+    while remaining > 0:
+        candidate += _ONE_DAY
+        if is_working_day(candidate, country=country, subdivision=subdivision):
+            remaining -= 1
+    return candidate
+
+
+def _paused_days(clock_stops: Sequence[ClockStop], received_on: date) -> int:
+    """Distinct days covered by the stops; overlapping stops are merged so no day counts twice."""
+    total = 0
+    current: tuple[date, date] | None = None
+    for stop in sorted(clock_stops, key=lambda s: (s.start, s.end)):
+        if stop.start < received_on:
+            raise DeadlineError(
+                f"clock stop starts ({stop.start.isoformat()}) before the request was received "
+                f"({received_on.isoformat()})"
+            )
+        if current is not None and stop.start <= current[1] + _ONE_DAY:
+            current = (current[0], max(current[1], stop.end))
+            continue
+        if current is not None:
+            total += (current[1] - current[0]).days + 1
+        current = (stop.start, stop.end)
+    if current is not None:
+        total += (current[1] - current[0]).days + 1
+    return total
+
+
+def compute_deadlines(
+    *,
+    regime: Regime | str,
+    received_at: datetime,
+    country: str,
+    subdivision: str | None = None,
+    tz: str | None = None,
+    clock_stops: Sequence[ClockStop] = (),
+) -> Deadlines:
+    """Every deadline of one request, counted from the moment it reached the controller.
+
+    ``country``/``subdivision`` name the controller's place: its public holidays move a
+    deadline and its zone fixes the receipt day unless ``tz`` is given. ``clock_stops`` only
+    affect GDPR and UK GDPR; see the comments below for the other regimes.
+    """
+    parsed = parse_regime(regime)
+    code, subdiv = _resolve_place(country, subdivision)
+    zone_name = tz if tz is not None else default_timezone(code, subdiv)
+    received_on = receipt_date(received_at, zone_name)
+
+    if parsed in _MONTH_REGIMES:
+        # Art. 12(3) GDPR / UK GDPR: one month, extendable by two further months; the subject
+        # must be told of an extension within the first month. Paused days are added before
+        # the weekend/holiday roll so that the roll always lands on a working day.
+        paused = timedelta(days=_paused_days(clock_stops, received_on))
+        unrolled = add_months(received_on, 1) + paused
+        due = next_working_day(unrolled, country=code, subdivision=subdiv)
+        extended = next_working_day(
+            add_months(received_on, 3) + paused, country=code, subdivision=subdiv
+        )
+        return Deadlines(
+            regime=parsed,
+            received_on=received_on,
+            timezone=zone_name,
+            due_date=due,
+            extended_due_date=extended,
+            extension_notice_by=due,
+            acknowledge_by=None,
+            unrolled_due_date=unrolled,
+        )
+
+    if parsed in _US_STATE_REGIMES:
+        # 11 CCR §7021(b): the 45 calendar days run from receipt "regardless of time required
+        # to verify the request"; Virginia and Colorado provide no suspension either, so clock
+        # stops are ignored. The receipt day itself is not counted (as in Cal. Civ. Code §10).
+        # A 45th or 90th day on a weekend or holiday is deliberately NOT moved to the next
+        # business day: the statutes speak of calendar days, and answering a day or two early
+        # is never late, whereas rolling on a reading a regulator may not share could be.
+        # The 10-business-day receipt confirmation is required by 11 CCR §7021(a) in
+        # California; Virginia and Colorado do not require one, so for them it is a
+        # good-practice date computed the same way.
+        due = received_on + timedelta(days=_US_RESPONSE_DAYS)
+        return Deadlines(
+            regime=parsed,
+            received_on=received_on,
+            timezone=zone_name,
+            due_date=due,
+            extended_due_date=received_on + timedelta(days=_US_EXTENDED_DAYS),
+            extension_notice_by=due,
+            acknowledge_by=add_working_days(
+                received_on, _US_ACKNOWLEDGE_BUSINESS_DAYS, country=code, subdivision=subdiv
+            ),
+            unrolled_due_date=due,
+        )
+
+    # LGPD Art. 19 II: a full answer within 15 (calendar) days of the request, with no
+    # extension and no suspension for verification in the text, so clock stops are ignored.
+    due = received_on + timedelta(days=_LGPD_RESPONSE_DAYS)
+    return Deadlines(
+        regime=parsed,
+        received_on=received_on,
+        timezone=zone_name,
+        due_date=due,
+        extended_due_date=None,
+        extension_notice_by=None,
+        acknowledge_by=None,
+        unrolled_due_date=due,
+    )
