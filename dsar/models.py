@@ -297,6 +297,28 @@ class Export(SQLModel, table=True):
     max_downloads: int = 5
 
 
+class VerificationChallenge(SQLModel, table=True):
+    """A single-use proof-of-control challenge sent to a contact point already on file.
+
+    Only hashes of the link token and of the 6-digit code are stored (EDPB 01/2022 §§65-79:
+    verify with existing contact details; keep no more than needed).
+    """
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    request_id: str = Field(foreign_key="request.id", index=True, max_length=32)
+    token_hash: str = Field(unique=True, max_length=64)
+    code_hash: str = Field(max_length=64)
+    channel: str = Field(default="email", max_length=16)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    expires_at: datetime = _utc_column(nullable=False)
+    attempts: int = 0
+    max_attempts: int = 3
+    used_at: datetime | None = _utc_column()
+    revoked_at: datetime | None = _utc_column()
+
+
 # --------------------------------------------------------------------------------------------
 # Audit trail
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,200 @@
+"""Planning: from the processing register and the request kind, the steps that answer a request.
+
+One step per recipient that holds the subject's data — a connector operation where the
+recipient has an API, otherwise an Art. 19 notice plus a manual task for staff. The plan is a
+pure value; :func:`store_plan` records it as Step rows before anything runs, so a crashed run
+resumes from the database and never plans (or performs) the same action twice.
+
+Rules by kind:
+
+* access (Art. 15) / portability (Art. 20): an export from every recipient with a connector;
+  portability only from categories the subject provided (Art. 20(1), EDPB guidelines WP242).
+  The other recipients are named in the answer (Art. 15(1)(c), CJEU C-154/21).
+* rectification (Art. 16), erasure (17), restriction (18): the action at every connector, a
+  notice and a manual task for every other recipient (Art. 19).
+* erasure: categories under an Art. 17(3) retention exception are restricted instead, with the
+  ground and the retention end recorded; they are restricted before the erasure runs.
+* objection (Art. 21(3)) / consent withdrawal (Art. 7(3)): marketing stops at every marketing
+  recipient at once; no one-month wait.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from sqlmodel import Session, select
+
+from dsar.enums import RequestKind
+from dsar.models import ManualTask, Request, Step
+from dsar.register import Recipient, Register
+
+MANUAL = "manual"
+
+#: Working days kept in hand between a manual task's due date and the request's.
+MANUAL_TASK_MARGIN_DAYS = 5
+
+ACTION_FOR_KIND: dict[RequestKind, str] = {
+    RequestKind.ACCESS: "export",
+    RequestKind.PORTABILITY: "export",
+    RequestKind.RECTIFICATION: "rectify",
+    RequestKind.ERASURE: "erase",
+    RequestKind.RESTRICTION: "restrict",
+    RequestKind.OBJECTION: "restrict",
+}
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """One action on one recipient, before it is stored."""
+
+    recipient: str
+    connector: str
+    action: str
+    categories: tuple[str, ...] = ()
+    retention_ground: str | None = None
+    retention_until: date | None = None
+    instructions: str = ""
+
+    @property
+    def manual(self) -> bool:
+        return self.connector == MANUAL
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The steps of a request, in the order they must run."""
+
+    kind: RequestKind
+    steps: tuple[PlannedStep, ...] = field(default_factory=tuple)
+
+    def for_recipient(self, key: str) -> list[PlannedStep]:
+        return [s for s in self.steps if s.recipient == key]
+
+
+def _manual_instructions(kind: RequestKind, recipient: Recipient) -> str:
+    verb = {
+        RequestKind.RECTIFICATION: "correct the subject's data as listed in the notice",
+        RequestKind.ERASURE: "erase the subject's data, except what the law obliges you to keep",
+        RequestKind.RESTRICTION: "restrict the processing of the subject's data to storage",
+        RequestKind.OBJECTION: "stop using the subject's data for direct marketing",
+    }.get(kind, "handle the request")
+    base = (
+        f"{recipient.name} has no API connected. The Art. 19 notice has been sent to its "
+        f"privacy contact. Ask them to {verb}, then record their confirmation as evidence."
+    )
+    return f"{base} {recipient.instructions}".strip() if recipient.instructions else base
+
+
+def _retention_end(register: Register, category: str, received_on: date) -> tuple[str, date] | None:
+    exception = register.retention_for(category)
+    if exception is None:
+        return None
+    # Retention periods under tax law run from the end of the calendar year (§ 132 BAO); the
+    # latest record may be from this year, so the end is counted from 31 December of it.
+    year_end = date(received_on.year, 12, 31)
+    return f"{exception.ground} — {exception.law}", exception.retention_end(year_end)
+
+
+def build_plan(*, register: Register, kind: RequestKind, received_on: date) -> Plan:
+    """The steps that carry out a request of ``kind`` against the controller's recipients."""
+    steps: list[PlannedStep] = []
+    action = ACTION_FOR_KIND[kind]
+    provided = {c.key for c in register.categories if c.provided_by_subject}
+    for recipient in register.recipients:
+        categories = tuple(recipient.categories)
+        if kind is RequestKind.OBJECTION and not recipient.marketing:
+            continue
+        if kind in (RequestKind.ACCESS, RequestKind.PORTABILITY):
+            if recipient.connector == MANUAL:
+                continue  # named in the answer (Art. 15(1)(c)); no data flows through an API
+            if kind is RequestKind.PORTABILITY:
+                categories = tuple(c for c in categories if c in provided)
+                if not categories:
+                    continue
+            steps.append(PlannedStep(recipient.key, recipient.connector, action, categories))
+            continue
+        if recipient.connector == MANUAL:
+            steps.append(
+                PlannedStep(
+                    recipient.key,
+                    MANUAL,
+                    "manual",
+                    categories,
+                    instructions=_manual_instructions(kind, recipient),
+                )
+            )
+            continue
+        if kind is RequestKind.ERASURE:
+            retained = {
+                c: end
+                for c in categories
+                if (end := _retention_end(register, c, received_on)) is not None
+            }
+            if retained:
+                ground = sorted({g for g, _ in retained.values()})[0]
+                until = max(u for _, u in retained.values())
+                steps.append(
+                    PlannedStep(
+                        recipient.key,
+                        recipient.connector,
+                        "restrict",
+                        tuple(sorted(retained)),
+                        retention_ground=ground,
+                        retention_until=until,
+                    )
+                )
+            erasable = tuple(c for c in categories if c not in retained)
+            steps.append(PlannedStep(recipient.key, recipient.connector, "erase", erasable))
+            continue
+        steps.append(PlannedStep(recipient.key, recipient.connector, action, categories))
+    return Plan(kind=kind, steps=tuple(steps))
+
+
+def _task_due(request: Request) -> date:
+    due = request.effective_due_date - timedelta(days=MANUAL_TASK_MARGIN_DAYS)
+    return max(due, request.received_on)
+
+
+def store_plan(session: Session, *, request: Request, plan: Plan) -> list[Step]:
+    """Record the plan as Step rows (and ManualTask rows) unless it is already stored.
+
+    Idempotent: re-planning a request returns the stored steps untouched, so a re-run never
+    duplicates an action.
+    """
+    existing = list(session.exec(select(Step).where(Step.request_id == request.id)))
+    if existing:
+        return sorted(existing, key=lambda s: s.position)
+    stored: list[Step] = []
+    for position, planned in enumerate(plan.steps):
+        step = Step(
+            request_id=request.id,
+            position=position,
+            recipient=planned.recipient,
+            connector=planned.connector,
+            action=planned.action,
+            categories=list(planned.categories),
+            retention_ground=planned.retention_ground,
+            retention_until=planned.retention_until,
+        )
+        session.add(step)
+        stored.append(step)
+        if planned.manual:
+            session.add(
+                ManualTask(
+                    request_id=request.id,
+                    recipient=planned.recipient,
+                    instructions=planned.instructions,
+                    due_date=_task_due(request),
+                )
+            )
+    session.flush()
+    return stored
+
+
+def steps_of(session: Session, request_id: str) -> Sequence[Step]:
+    """The stored steps of a request in plan order."""
+    return sorted(
+        session.exec(select(Step).where(Step.request_id == request_id)), key=lambda s: s.position
+    )
