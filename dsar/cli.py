@@ -40,6 +40,8 @@ request_app = typer.Typer(
 )
 audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
 sandbox_app = typer.Typer(help="Local emulators of the processors' APIs.", no_args_is_help=True)
+tasks_app = typer.Typer(help="Manual tasks for recipients without an API.", no_args_is_help=True)
+app.add_typer(tasks_app, name="tasks")
 app.add_typer(register_app, name="register")
 app.add_typer(request_app, name="request")
 app.add_typer(audit_app, name="audit")
@@ -211,11 +213,18 @@ def register_check(
             f"{len(rows)} recipients · {len(register.retention_exceptions)} retention exceptions"
         ),
     )
-    if rows:
-        for column in rows[0]:
-            table.add_column(column.replace("_", " "))
-        for row in rows:
-            table.add_row(*row.values())
+    for column in ("key", "recipient", "country", "role", "connector", "categories", "notice"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["key"],
+            row["name"].split(" (")[0],
+            row["country"],
+            row["role"].replace("_", " "),
+            row["connector"],
+            str(len(row["categories"].split(", "))),
+            row["notice"].split(":")[0],
+        )
     out.print(table)
 
 
@@ -494,6 +503,114 @@ def request_withdraw(
         print_json(payload)
         return
     out.print(f"Withdrawn: {payload['id']}")
+
+
+# ------------------------------------------------------------------------------------------
+# dsar run
+# ------------------------------------------------------------------------------------------
+
+
+@app.command("run")
+def run_request(
+    request_id: Annotated[str, typer.Argument(help="Request id (or a unique prefix of 6+).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Carry out a request now, in this process (embedded Prefect), with a progress view."""
+    from dsar.service import get_request
+    from dsar.settings import get_settings
+
+    with domain_errors():
+        with db_session() as session:
+            request_id = get_request(session, request_id).id
+        from flows.runtime import prepare_prefect_env
+
+        prepare_prefect_env(get_settings().home)
+        from flows.embedded import run_with_progress
+
+        status = run_with_progress(request_id, console=None if as_json else out)
+        with db_session() as session:
+            payload = _request_payload(get_request(session, request_id), session)
+    if as_json:
+        print_json(payload)
+    else:
+        _print_steps(payload)
+    if status == "failed":
+        raise typer.Exit(1)
+
+
+def _print_steps(payload: dict[str, Any]) -> None:
+    table = Table(title=f"{payload['kind']} request {payload['id'][:12]}: {payload['status']}")
+    for column in ("recipient", "action", "status"):
+        table.add_column(column)
+    for step in payload.get("steps", []):
+        table.add_row(step["recipient"], step["action"], step["status"])
+    out.print(table)
+    if payload.get("export_path"):
+        out.print(f"Package: {payload['export_path']}")
+
+
+# ------------------------------------------------------------------------------------------
+# dsar tasks
+# ------------------------------------------------------------------------------------------
+
+
+@tasks_app.command("list")
+def tasks_list(
+    all_tasks: Annotated[bool, typer.Option("--all", help="Include completed tasks.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Manual tasks, soonest due first."""
+    from sqlmodel import col, select
+
+    from dsar.models import ManualTask
+
+    with domain_errors(), db_session() as session:
+        query = select(ManualTask).order_by(col(ManualTask.due_date), col(ManualTask.created_at))
+        if not all_tasks:
+            query = query.where(ManualTask.status == "open")
+        rows = [
+            {
+                "id": t.id,
+                "request_id": t.request_id,
+                "recipient": t.recipient,
+                "due_date": t.due_date.isoformat(),
+                "status": t.status,
+                "instructions": t.instructions,
+            }
+            for t in session.exec(query)
+        ]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title=f"{len(rows)} manual task(s)")
+    for column in ("id", "request", "recipient", "due", "status"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["id"][:12], row["request_id"][:12], row["recipient"], row["due_date"], row["status"]
+        )
+    out.print(table)
+
+
+@tasks_app.command("done")
+def tasks_done(
+    task_id: Annotated[str, typer.Argument(help="Task id (or a unique prefix of 6+).")],
+    note: Annotated[str, typer.Option(help="Evidence: what the recipient confirmed, and when.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Complete a manual task; the last one of a request sends the answer and closes it."""
+    from dsar.settings import get_settings
+    from flows.runtime import prepare_prefect_env
+
+    with domain_errors():
+        prepare_prefect_env(get_settings().home)
+        from flows.embedded import complete_task
+
+        request_id, status = complete_task(task_id, note=note)
+    if as_json:
+        print_json({"task_id": task_id, "request_id": request_id, "request_status": status})
+        return
+    out.print(f"Task done. Request {request_id[:12]} is now {status}.")
 
 
 # ------------------------------------------------------------------------------------------

@@ -91,10 +91,9 @@ def _retention_end(register: Register, category: str, received_on: date) -> tupl
     exception = register.retention_for(category)
     if exception is None:
         return None
-    # Retention periods under tax law run from the end of the calendar year (§ 132 BAO); the
-    # latest record may be from this year, so the end is counted from 31 December of it.
-    year_end = date(received_on.year, 12, 31)
-    return f"{exception.ground} — {exception.law}", exception.retention_end(year_end)
+    # The latest retained record may date from the day of the request: counting from then (or
+    # from that year's end, for tax law) gives the last day any of them must be kept.
+    return f"{exception.ground} — {exception.law}", exception.retention_end(received_on)
 
 
 def build_plan(*, register: Register, kind: RequestKind, received_on: date) -> Plan:

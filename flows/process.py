@@ -1,0 +1,141 @@
+"""The request lifecycle as Prefect flows: thin orchestration over :mod:`flows.steps`.
+
+``process_request(request_id)`` is the one entry flow. It passes the identity gate, stores the
+plan, then dispatches by kind to a subflow that fans the connector steps out concurrently
+across recipients (one task per step, retried on transient errors), waits a bounded time for
+the processors' asynchronous jobs, notifies recipients without an API (Art. 19) and answers the
+subject. Parameters are ids only: Prefect stores and shows parameters, identities never go there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.runtime import flow_run, task_run
+
+from connectors.errors import TransientError
+from dsar.enums import RequestKind
+from dsar.settings import get_settings
+from flows import steps
+
+#: Task-level retries for transient processor errors, on top of the HTTP layer's own.
+STEP_RETRIES = 2
+
+
+def _run_name() -> str:
+    request_id = str(flow_run.parameters.get("request_id", ""))
+    try:
+        kind = steps.kind_of(request_id).value
+    except Exception:  # noqa: BLE001 - naming a run must never fail the run itself
+        kind = "request"
+    return f"{kind}-{request_id[:8]}"
+
+
+@task(
+    name="connector-step",
+    retries=STEP_RETRIES,
+    retry_delay_seconds=[1, 4],
+    task_run_name="{recipient}-{action}",
+)
+async def connector_step(step_id: str, recipient: str, action: str) -> str:
+    """Run one recipient's step; a transient error is retried, then recorded as failed."""
+    try:
+        return await steps.run_connector_step(step_id)
+    except TransientError as exc:
+        if task_run.run_count > STEP_RETRIES:
+            steps.record_failure(step_id, exc)
+            return "failed"
+        raise
+
+
+@task(name="await-processor-job", task_run_name="poll-{recipient}")
+async def await_job(step_id: str, recipient: str, wait_seconds: float) -> str:
+    """Poll one asynchronous processor job up to the configured bound, then verify it."""
+    deadline = asyncio.get_running_loop().time() + wait_seconds
+    return await steps.poll_pending_step(step_id, deadline=deadline)
+
+
+@task(name="notify-recipient", task_run_name="art19-{recipient}")
+def notify_recipient(step_id: str, recipient: str) -> str:
+    """Send one Art. 19 notice to a recipient without an API; staff get a manual task."""
+    return steps.notify_manual_step(step_id)
+
+
+@task(name="answer-subject")
+def answer_subject(request_id: str) -> str:
+    """Build the package where the kind needs one, send the answer, close the request."""
+    return steps.finalize(request_id)
+
+
+async def _run_group(group: list[tuple[str, str, str]]) -> list[str]:
+    results = []
+    for step_id, recipient, action in group:
+        results.append(await connector_step(step_id, recipient, action))
+    return results
+
+
+async def _execute(request_id: str) -> str:
+    """The shared body of every kind's subflow."""
+    await asyncio.gather(*(_run_group(g) for g in steps.connector_groups(request_id)))
+    wait = get_settings().async_wait_seconds
+    await asyncio.gather(
+        *(await_job(sid, recipient, wait) for sid, recipient in steps.pending_steps(request_id))
+    )
+    for step_id, recipient in steps.manual_steps(request_id):
+        notify_recipient(step_id, recipient)
+    status = answer_subject(request_id)
+    _publish(request_id, status)
+    return status
+
+
+def _publish(request_id: str, status: str) -> None:
+    rows = steps.step_rows(request_id)
+    summary = steps.summary(request_id)
+    create_table_artifact(
+        key=f"steps-{request_id[:8]}",
+        table=rows,
+        description=f"Steps of request {request_id[:8]}",
+    )
+    create_markdown_artifact(
+        key=f"summary-{request_id[:8]}",
+        markdown=summary,
+        description=f"Outcome of request {request_id[:8]}: {status}",
+    )
+
+
+def _subflow(kind: RequestKind) -> Any:
+    @flow(name=f"{kind.value}-request", flow_run_name=_run_name, persist_result=False)
+    async def run(request_id: str) -> str:
+        return await _execute(request_id)
+
+    run.__doc__ = f"Carry out a {kind.value} request."
+    return run
+
+
+SUBFLOWS = {kind: _subflow(kind) for kind in RequestKind}
+
+
+@flow(name="process-request", flow_run_name=_run_name, persist_result=False)
+async def process_request(request_id: str) -> str:
+    """Carry out one request end to end; safe to re-run, it resumes where it stopped."""
+    gate = await steps.identity_gate(request_id)
+    if gate != "verified":
+        return gate
+    steps.start_and_plan(request_id)
+    try:
+        return await SUBFLOWS[steps.kind_of(request_id)](request_id)
+    finally:
+        await steps.close_connectors()
+
+
+@flow(name="complete-manual-task", persist_result=False)
+def complete_manual_task(task_id: str, note: str) -> str:
+    """Staff record that a recipient without an API confirmed the action; the request closes
+    once its last task is done."""
+    request_id = steps.complete_task(task_id, note=note, actor="staff:prefect-ui")
+    if steps.open_manual_tasks(request_id) == 0:
+        return answer_subject(request_id)
+    return "awaiting_manual"

@@ -1,0 +1,24 @@
+"""Prefect's environment for the embedded mode, set before Prefect is first imported.
+
+Offline and on one machine the engine runs Prefect's ephemeral local API: its home goes under
+the engine's own folder, telemetry is off (there is no network to send it to).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def prepare_prefect_env(home: Path) -> None:
+    """Default Prefect's settings for embedded use; explicit environment settings win."""
+    defaults = {
+        "PREFECT_HOME": str((home / "prefect").resolve()),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_LOGGING_EXTRA_LOGGERS": "dsar",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+        "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
+    }
+    for key, value in defaults.items():
+        os.environ.setdefault(key, value)
