@@ -503,7 +503,12 @@ def discover_registers(directory: Path) -> dict[str, Path]:
 
 def _translate(exc: ValidationError, data: dict[str, Any], source: str) -> RegisterError:
     """Turn pydantic's first error into a dotted location and a reason an author can act on."""
-    error = exc.errors(include_url=False)[0]
+    errors = exc.errors(include_url=False)
+    error = errors[0]
+    if error["type"] == "missing":  # a misspelt required field shows up missing *and* unknown
+        parent = error["loc"][:-1]
+        typos = (e for e in errors if e["type"] == "extra_forbidden" and e["loc"][:-1] == parent)
+        error = next(typos, error)
     location = [str(part) for part in error["loc"]]
     reason = str(error["msg"])
     cause = error.get("ctx", {}).get("error")
