@@ -457,7 +457,9 @@ def request_show(
     for column in ("seq", "at", "action", "actor"):
         trail.add_column(column)
     for event in events:
-        trail.add_row(str(event["seq"]), event["at"][:19], event["action"], event["actor"])
+        trail.add_row(
+            str(event["seq"]), str(event["at"])[:19], str(event["action"]), str(event["actor"])
+        )
     out.print(trail)
 
 
@@ -671,11 +673,17 @@ def sandbox_up(
 def demo(
     controller: Annotated[str, typer.Option(help="Register key to run the demo for.")] = "lunexxa",
 ) -> None:
-    """Submit one request of every kind and show their statutory deadlines."""
-    from dsar.demo import run_demo
+    """Carry out one request of every kind against the local emulators and show the outcomes."""
+    from dsar.settings import get_settings
+    from flows.runtime import prepare_prefect_env
 
     with domain_errors():
-        run_demo(controller=controller, console=out)
+        prepare_prefect_env(get_settings().home)
+        from flows.demo import run_demo
+
+        rows = run_demo(controller=controller, console=out)
+    if any(row["status"] != "completed" for row in rows):
+        raise typer.Exit(1)
 
 
 def main() -> None:

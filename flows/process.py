@@ -126,7 +126,7 @@ async def process_request(request_id: str) -> str:
         return gate
     steps.start_and_plan(request_id)
     try:
-        return await SUBFLOWS[steps.kind_of(request_id)](request_id)
+        return str(await SUBFLOWS[steps.kind_of(request_id)](request_id))
     finally:
         await steps.close_connectors()
 

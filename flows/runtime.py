@@ -12,13 +12,17 @@ from pathlib import Path
 
 def prepare_prefect_env(home: Path) -> None:
     """Default Prefect's settings for embedded use; explicit environment settings win."""
+    prefect_home = (home / "prefect").resolve()
+    prefect_home.mkdir(parents=True, exist_ok=True)
     defaults = {
-        "PREFECT_HOME": str((home / "prefect").resolve()),
+        "PREFECT_HOME": str(prefect_home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
         "PREFECT_LOGGING_EXTRA_LOGGERS": "dsar",
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
         "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
+        # The CLI shows its own progress; Prefect's per-run INFO lines would drown it.
+        "PREFECT_LOGGING_LEVEL": "WARNING",
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)

@@ -261,7 +261,7 @@ async def _call(step: Step, request: Request) -> tuple[Outcome | None, dict[str,
         ]
         return None, {"count": len(records), "records": records}
     if step.action == "rectify":
-        changes: Changes = request.details.get("changes", {})  # type: ignore[assignment]
+        changes: Changes = request.details.get("changes", {})
         outcome = await connector.rectify(subject, changes)
     elif step.action in _CAPABILITY:
         outcome = await getattr(connector, step.action)(subject)
@@ -484,8 +484,8 @@ async def identity_gate(request_id: str) -> str:
     contact = identity.contact_on_file(request.email, [request.email])
     assert contact is not None  # noqa: S101 - located above under this very address
     with session_scope() as session:
-        request = session.get(Request, request_id)
-        assert request is not None  # noqa: S101
+        stored = session.get(Request, request_id)
+        assert stored is not None  # noqa: S101
         _challenge, token, code = identity.issue_challenge(
             session, request=request, tz=loaded.register.controller.timezone
         )
@@ -709,14 +709,14 @@ def finalize(request_id: str) -> str:
         context=context,
     )
     with session_scope() as session:
-        request = session.get(Request, request_id)
-        assert request is not None  # noqa: S101
-        if request.status is RequestStatus.AWAITING_MANUAL:
+        stored = session.get(Request, request_id)
+        assert stored is not None  # noqa: S101
+        if stored.status is RequestStatus.AWAITING_MANUAL:
             lifecycle.transition(
-                session, request=request, target=RequestStatus.IN_PROGRESS, actor=ACTOR
+                session, request=stored, target=RequestStatus.IN_PROGRESS, actor=ACTOR
             )
-        lifecycle.transition(session, request=request, target=RequestStatus.COMPLETED, actor=ACTOR)
-        return request.status.value
+        lifecycle.transition(session, request=stored, target=RequestStatus.COMPLETED, actor=ACTOR)
+        return stored.status.value
 
 
 def _package(request: Request, register: Register, *, notified: list[str]) -> dict[str, Any]:
