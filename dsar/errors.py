@@ -6,7 +6,7 @@ service, flow) can catch one class and translate it::
     DsarError
     ├── InputError            bad input from a person or a file (CLI exit 2, HTTP 4xx)
     │   ├── RegisterError     a processing register that does not validate
-    │   └── DeadlineError     a deadline question that cannot be answered (unknown regime, naive time)
+    │   └── DeadlineError     a deadline that cannot be computed (unknown regime, naive time)
     ├── NotFoundError         an id that names nothing stored
     ├── InvalidTransition     a status change the lifecycle forbids
     ├── IdentityError         a requester who has not (or cannot) prove control of a contact point
@@ -49,7 +49,7 @@ class NotFoundError(DsarError):
     """The id names nothing that is stored."""
 
 
-class InvalidTransition(DsarError):  # noqa: N818 - the name states the rule it enforces
+class InvalidTransition(DsarError):
     """The lifecycle forbids moving a request from its current status to the requested one."""
 
     def __init__(self, current: str, target: str, *, reason: str = "") -> None:

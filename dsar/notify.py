@@ -55,6 +55,7 @@ DEFAULT_LANGUAGE = "en"
 TEMPLATES: tuple[str, ...] = (
     "acknowledgement",
     "answer_access",
+    "answer_no_data",
     "answer_erasure",
     "answer_objection",
     "answer_portability",
@@ -75,7 +76,8 @@ _ANSWER = (*_SUBJECT, "notified_recipients")
 VARIABLES: dict[str, tuple[str, ...]] = {
     "acknowledgement": (*_SUBJECT, "kind", "received_on", "respond_by"),
     "answer_access": (*_ANSWER, "download_url", "download_expires", "recipients"),  # name, country
-    "answer_erasure": (*_ANSWER, "erased", "kept"),  # recipient, categories (+ ground, until)
+    "answer_erasure": (*_ANSWER, "erased", "kept"),
+    "answer_no_data": (*_SUBJECT, "kind"),  # recipient, categories (+ ground, until)
     "answer_objection": (*_ANSWER, "stopped"),  # recipient names
     "answer_portability": (*_ANSWER, "download_url", "download_expires", "recipients"),
     "answer_rectification": (*_ANSWER, "fields", "recipients"),  # field and recipient names

@@ -39,6 +39,14 @@ from dsar.settings import get_settings
 
 log = get_logger("dsar.flows")
 
+#: What an Art. 19 notice asks of a recipient, by request kind.
+ART19_ACTION: dict[RequestKind, str] = {
+    RequestKind.RECTIFICATION: "rectify",
+    RequestKind.ERASURE: "erase",
+    RequestKind.RESTRICTION: "restrict",
+    RequestKind.OBJECTION: "stop_marketing",
+}
+
 #: Actor name written into the audit trail for work done by flows.
 ACTOR = "flow"
 
@@ -486,16 +494,19 @@ async def identity_gate(request_id: str) -> str:
     with session_scope() as session:
         stored = session.get(Request, request_id)
         assert stored is not None  # noqa: S101
-        _challenge, token, code = identity.issue_challenge(
-            session, request=request, tz=loaded.register.controller.timezone
+        challenge, token, code = identity.issue_challenge(
+            session, request=stored, tz=loaded.register.controller.timezone
         )
-        lifecycle.transition(session, request=request, target=RequestStatus.VERIFYING, actor=ACTOR)
     _send_to_subject(
         request_id,
         purpose="verification",
         template="verification",
         to=contact,
-        context={"token": token, "code": code},
+        context={
+            "verify_url": identity.verification_url(get_settings().public_url, token),
+            "code": code,
+            "expires_at": challenge.expires_at,
+        },
     )
     return RequestStatus.VERIFYING.value
 
@@ -512,15 +523,11 @@ def _mailer() -> Any:
 
 
 def _base_context(request: Request, register: Register) -> dict[str, Any]:
-    settings = get_settings()
     return {
-        "request": request,
-        "request_id": request.id,
-        "kind": request.kind.value,
         "controller": register.controller,
-        "register": register,
-        "public_url": settings.public_url.rstrip("/"),
-        "due_date": request.effective_due_date,
+        "reference": request.id,
+        "regime": request.regime.value,
+        "kind": request.kind.value,
     }
 
 
@@ -542,6 +549,7 @@ def _send_to_subject(
             subject=subject,
             body=body,
             mailer=_mailer(),
+            commit=True,
         )
 
 
@@ -559,8 +567,9 @@ def notify_manual_step(step_id: str) -> str:
     recipient = loaded.register.recipient(step.recipient)
     ctx = {
         **_base_context(loaded.request, loaded.register),
-        "recipient": recipient,
+        "action": ART19_ACTION[loaded.request.kind],
         "categories": [loaded.register.category(c).name for c in step.categories],
+        "recipient_name": recipient.name,
         "subject_email": loaded.request.email,
         "changes": loaded.request.details.get("changes", {}),
     }
@@ -576,6 +585,7 @@ def notify_manual_step(step_id: str) -> str:
             body=body,
             mailer=_mailer(),
             channel=recipient.notice.channel,
+            commit=True,
         )
         step = session.get(Step, step_id)
         assert step is not None  # noqa: S101
@@ -694,13 +704,10 @@ def finalize(request_id: str) -> str:
         return RequestStatus.IN_PROGRESS.value
     loaded = load(request_id)
     request, register = loaded.request, loaded.register
-    context: dict[str, Any] = {
-        "steps": step_rows(request_id),
-        "retained": _retained(request_id),
-        "notified": _notified(request_id, register),
-    }
+    notified = _notified(request_id, register)
+    context = {"notified_recipients": notified, **_answer_facts(request, register)}
     if request.kind in (RequestKind.ACCESS, RequestKind.PORTABILITY):
-        context.update(_package(request, register, notified=context["notified"]))
+        context.update(_package(request, register, notified=notified))
     _send_to_subject(
         request_id,
         purpose="answer",
@@ -744,24 +751,46 @@ def _package(request: Request, register: Register, *, notified: list[str]) -> di
         )
     _forget_exported_records(request.id)
     return {
-        "download_url": download_url(token, settings.public_url.rstrip("/")),
-        "expires_at": export.expires_at,
-        "export_path": str(package.path),
+        "download_url": download_url(token, settings.public_url),
+        "download_expires": export.expires_at,
     }
 
 
-def _retained(request_id: str) -> list[dict[str, Any]]:
+def _answer_facts(request: Request, register: Register) -> dict[str, Any]:
+    """What the answer to the subject reports, per kind, from the stored steps."""
     with session_scope() as session:
+        done = [
+            s
+            for s in steps_of(session, request.id)
+            if s.status in (StepStatus.DONE, StepStatus.PENDING)
+        ]
+
+    def name(key: str) -> str:
+        return register.recipient(key).name
+
+    def items(action: str) -> list[dict[str, Any]]:
         return [
             {
-                "recipient": s.recipient,
-                "categories": list(s.categories),
+                "recipient": name(s.recipient),
+                "categories": [register.category(c).name for c in s.categories],
                 "ground": s.retention_ground,
                 "until": s.retention_until,
             }
-            for s in steps_of(session, request_id)
-            if s.retention_ground
+            for s in done
+            if s.action == action
         ]
+
+    kind = request.kind
+    if kind in (RequestKind.ACCESS, RequestKind.PORTABILITY):
+        return {"recipients": [{"name": r.name, "country": r.country} for r in register.recipients]}
+    if kind is RequestKind.ERASURE:
+        return {"erased": items("erase"), "kept": [i for i in items("restrict") if i["ground"]]}
+    if kind is RequestKind.RESTRICTION:
+        return {"restricted": items("restrict")}
+    if kind is RequestKind.OBJECTION:
+        return {"stopped": list(dict.fromkeys(name(s.recipient) for s in done))}
+    fields = sorted(request.details.get("changes", {}))
+    return {"fields": fields, "recipients": list(dict.fromkeys(name(s.recipient) for s in done))}
 
 
 def _notified(request_id: str, register: Register) -> list[str]:
