@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     smtp_url: str = ""
     mail_from: str = "privacy@dsar.invalid"
 
-    log_level: str = "INFO"
+    log_level: str = "WARNING"
     log_format: Literal["auto", "json", "console"] = "auto"
 
     verification_ttl_hours: int = 72

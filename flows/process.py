@@ -13,7 +13,7 @@ import asyncio
 from typing import Any
 
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.runtime import flow_run, task_run
 
 from connectors.errors import TransientError
@@ -87,19 +87,19 @@ async def _execute(request_id: str) -> str:
     for step_id, recipient in steps.manual_steps(request_id):
         notify_recipient(step_id, recipient)
     status = answer_subject(request_id)
-    _publish(request_id, status)
+    await _publish(request_id, status)
     return status
 
 
-def _publish(request_id: str, status: str) -> None:
+async def _publish(request_id: str, status: str) -> None:
     rows = steps.step_rows(request_id)
     summary = steps.summary(request_id)
-    create_table_artifact(
+    await acreate_table_artifact(
         key=f"steps-{request_id[:8]}",
         table=rows,
         description=f"Steps of request {request_id[:8]}",
     )
-    create_markdown_artifact(
+    await acreate_markdown_artifact(
         key=f"summary-{request_id[:8]}",
         markdown=summary,
         description=f"Outcome of request {request_id[:8]}: {status}",

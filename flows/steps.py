@@ -369,13 +369,17 @@ def manual_steps(request_id: str) -> list[tuple[str, str]]:
 def open_manual_tasks(request_id: str) -> int:
     """How many manual tasks of the request staff still have to complete."""
     with session_scope() as session:
-        return len(
-            session.exec(
-                select(ManualTask).where(
-                    ManualTask.request_id == request_id, ManualTask.status == "open"
-                )
-            ).all()
-        )
+        return _open_tasks(session, request_id)
+
+
+def _open_tasks(session: Session, request_id: str) -> int:
+    return len(
+        session.exec(
+            select(ManualTask).where(
+                ManualTask.request_id == request_id, ManualTask.status == "open"
+            )
+        ).all()
+    )
 
 
 def settle(request_id: str) -> str:
@@ -399,7 +403,7 @@ def settle(request_id: str) -> str:
                 actor=ACTOR,
                 reason=f"steps failed: {names}",
             )
-        elif open_manual_tasks(request_id) and request.status is RequestStatus.IN_PROGRESS:
+        elif _open_tasks(session, request_id) and request.status is RequestStatus.IN_PROGRESS:
             lifecycle.transition(
                 session, request=request, target=RequestStatus.AWAITING_MANUAL, actor=ACTOR
             )

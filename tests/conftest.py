@@ -14,6 +14,8 @@ from sqlmodel import Session
 from dsar.db import get_engine, init_db
 from dsar.settings import get_settings
 
+pytest_plugins = ["tests.mailsink"]
+
 REPO = Path(__file__).resolve().parent.parent
 REGISTERS = REPO / "deployments" / "registers"
 LUNEXXA = REGISTERS / "lunexxa.yaml"

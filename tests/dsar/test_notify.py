@@ -5,20 +5,12 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import socket
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP as SMTPServer
-from aiosmtpd.smtp import Envelope
-from aiosmtpd.smtp import Session as SMTPSession
 from sqlmodel import Session, select
 from structlog.testing import capture_logs
 
@@ -48,9 +40,9 @@ from dsar.register import load_register
 from dsar.settings import Settings
 from tests.conftest import LUNEXXA
 from tests.factories import make_request
+from tests.mailsink import REFUSED, Inbox, free_port
 
 SUBJECT_EMAIL = "subject@example.com"
-REFUSED = "gone@example.com"
 
 AUTHORITY = {
     "name": "Österreichische Datenschutzbehörde",
@@ -103,55 +95,6 @@ CONTEXT: dict[str, Any] = {
 # --------------------------------------------------------------------------------------------
 # A real SMTP server
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Inbox:
-    """Messages an in-test SMTP server accepted; RCPT to ``REFUSED`` is refused with a 550."""
-
-    messages: list[EmailMessage] = field(default_factory=list)
-    envelopes: list[Envelope] = field(default_factory=list)
-
-    async def handle_RCPT(
-        self,
-        server: SMTPServer,
-        session: SMTPSession,
-        envelope: Envelope,
-        address: str,
-        rcpt_options: list[str],
-    ) -> str:
-        if address == REFUSED:
-            return f"550 5.1.1 <{address}>: mailbox unavailable"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(
-        self, server: SMTPServer, session: SMTPSession, envelope: Envelope
-    ) -> str:
-        raw = envelope.original_content or b""
-        self.envelopes.append(envelope)
-        self.messages.append(email.message_from_bytes(raw, policy=email.policy.default))
-        return "250 Message accepted for delivery"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, str]]:
-    """An SMTP server on 127.0.0.1 for the test; yields its inbox and URL."""
-    inbox = Inbox()
-    port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, f"smtp://127.0.0.1:{port}"
-    finally:
-        controller.stop()
 
 
 def _send(session: Session, mailer: Any, request_id: str, **overrides: Any) -> Notice:
@@ -223,7 +166,7 @@ class TestSendNotice:
         """Delivery failure is stored (and survives the raised error) with no address in it."""
         request = make_request(session)
         session.commit()
-        down = SmtpMailer(f"smtp://127.0.0.1:{_free_port()}", timeout=5)
+        down = SmtpMailer(f"smtp://127.0.0.1:{free_port()}", timeout=5)
         with pytest.raises(NotificationError) as raised:
             _send(session, down, request.id, commit=True)
         assert isinstance(raised.value, DsarError)
@@ -284,7 +227,7 @@ class TestSendNotice:
         """Only a sent notice is final; a failed one is retried by the next run."""
         inbox, url = smtp
         request = make_request(session)
-        down = SmtpMailer(f"smtp://127.0.0.1:{_free_port()}", timeout=5)
+        down = SmtpMailer(f"smtp://127.0.0.1:{free_port()}", timeout=5)
         with pytest.raises(NotificationError):
             _send(session, down, request.id)
         notice = _send(session, SmtpMailer(url, timeout=5), request.id)

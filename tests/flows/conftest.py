@@ -1,0 +1,77 @@
+"""Flow tests run real Prefect (one local API for the session), the emulators over real
+sockets, and a real SMTP server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from dsar.db import session_scope
+from dsar.enums import Channel, RequestKind
+from dsar.models import RequestCreate
+from dsar.service import register_for, submit_request
+from dsar.settings import get_settings
+from tests.mailsink import Inbox
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[None]:
+    """One Prefect test API for the whole session (starting one costs seconds)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Any]:
+    """Fresh emulators per test: erasures change their state."""
+    from sandbox.server import running_sandbox
+
+    with running_sandbox(customers=200, async_delay=0.2) as running:
+        yield running
+
+
+@pytest.fixture
+def engine_env(
+    prefect_api: None, sandbox: Any, smtp: tuple[Inbox, str], monkeypatch: pytest.MonkeyPatch
+) -> Inbox:
+    """Point the engine at the emulators and the SMTP sink; returns the sink's inbox."""
+    inbox, url = smtp
+    for key, value in sandbox.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("DSAR_SMTP_URL", url)
+    monkeypatch.setenv("DSAR_ASYNC_WAIT_SECONDS", "15")
+    monkeypatch.setenv("DSAR_PUBLIC_URL", "https://privacy.lunexxa.example")
+    get_settings.cache_clear()
+    return inbox
+
+
+def submit(kind: RequestKind, email: str, *, verified: bool = True, **details: Any) -> str:
+    """Store a Lunexxa request and return its id."""
+    register = register_for("lunexxa")
+    with session_scope() as session:
+        request, _ = submit_request(
+            session,
+            create=RequestCreate(
+                controller="lunexxa",
+                kind=kind,
+                channel=Channel.STAFF,
+                email=email,
+                verified_by="verified in person at the shop counter" if verified else None,
+                details=details,
+            ),
+            register=register,
+            actor="test",
+        )
+        return request.id
+
+
+def run(request_id: str) -> str:
+    """Run the entry flow to its end in this process."""
+    from flows.process import process_request
+
+    return str(asyncio.run(process_request(request_id)))

@@ -1,0 +1,235 @@
+"""End to end: requests carried out by the flows against the emulators and a real SMTP server."""
+
+from __future__ import annotations
+
+import zipfile
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from dsar.audit import verify_chain
+from dsar.db import session_scope
+from dsar.enums import RequestKind, RequestStatus, StepStatus
+from dsar.models import Export, ManualTask, Notice, Request, Step
+from dsar.service import register_for
+from flows import steps
+from sandbox.seed import JONAS_EMAIL, MARIA_EMAIL, NEWSLETTER_ONLY_EMAIL
+from tests.flows.conftest import run, submit
+from tests.mailsink import Inbox
+
+pytestmark = pytest.mark.integration
+
+
+def _request(request_id: str) -> Request:
+    with session_scope() as session:
+        request = session.get(Request, request_id)
+        assert request is not None
+        return request
+
+
+def _mails_to(inbox: Inbox, address: str) -> list[Any]:
+    return [m for m in inbox.messages if address.lower() in str(m["To"]).lower()]
+
+
+def _body(message: Any) -> str:
+    return str(message.get_body(preferencelist=("plain",)).get_content())
+
+
+def _complete_all_tasks(request_id: str) -> str:
+    from flows.embedded import complete_task
+
+    with session_scope() as session:
+        tasks = session.exec(select(ManualTask).where(ManualTask.request_id == request_id)).all()
+    status = ""
+    for task in tasks:
+        _, status = complete_task(task.id, note="recipient confirmed by e-mail")
+    return status
+
+
+class TestAccess:
+    def test_access_builds_the_package_and_mails_the_download_link(
+        self, engine_env: Inbox, sandbox: Any
+    ) -> None:
+        """Art. 15: data from every connector lands in one package; the subject gets a link."""
+        request_id = submit(RequestKind.ACCESS, MARIA_EMAIL)
+        assert run(request_id) == "completed"
+        with session_scope() as session:
+            export = session.exec(select(Export).where(Export.request_id == request_id)).one()
+        with zipfile.ZipFile(export.path) as package:
+            names = set(package.namelist())
+            report = package.read("report.html").decode()
+        assert {"report.html", "data.json"} <= names
+        assert "Klaviyo" in report
+        assert "Österreichische Datenschutzbehörde" in report
+        answer = _mails_to(engine_env, MARIA_EMAIL)
+        assert len(answer) == 1
+        assert "https://privacy.lunexxa.example/exports/" in _body(answer[0])
+        with session_scope() as session:
+            assert verify_chain(session).ok
+            steps_ = session.exec(select(Step).where(Step.request_id == request_id)).all()
+        assert {s.recipient for s in steps_} == {"shopify", "klaviyo", "newsletter"}
+        assert all("records" not in s.result for s in steps_)  # copies left the database
+
+
+class TestErasure:
+    def test_erasure_keeps_order_records_and_notifies_recipients_without_api(
+        self, engine_env: Inbox, sandbox: Any
+    ) -> None:
+        """Art. 17(3)(b): orders are kept (restricted); every other recipient gets an Art. 19
+        notice and a manual task; each processor sees exactly one erasure."""
+        request_id = submit(RequestKind.ERASURE, MARIA_EMAIL)
+        assert run(request_id) == "awaiting_manual"
+        box = sandbox.sandbox
+        assert box.shopify.calls.effects("erasure_requested") == 1
+        assert box.klaviyo.calls.effects("deletion_requested") == 1
+        assert box.mailchimp.calls.effects("member_deleted_permanently") == 1
+        assert box.shopify.search(f"email:{MARIA_EMAIL}") == []
+        register = register_for("lunexxa")
+        manual = [r for r in register.recipients if r.connector == "manual"]
+        for recipient in manual:
+            assert recipient.notice.email is not None
+            mails = _mails_to(engine_env, recipient.notice.email)
+            assert any("erase" in _body(m).lower() for m in mails), recipient.key
+        assert _complete_all_tasks(request_id) == "completed"
+        answer = _mails_to(engine_env, MARIA_EMAIL)[-1]
+        assert "Art. 17(3)(b)" in _body(answer)
+        with session_scope() as session:
+            retained = session.exec(
+                select(Step).where(Step.request_id == request_id, Step.action == "restrict")
+            ).one()
+        assert retained.retention_until is not None
+        assert retained.retention_until.isoformat()[:4] in _body(answer)
+
+    def test_rerun_after_a_crash_between_erasure_steps_erases_each_processor_once(
+        self, engine_env: Inbox, sandbox: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A run killed after the first erasure resumes: done steps are skipped, none repeats."""
+        original = steps._finish
+        crashed: list[str] = []
+
+        def crash_after_first_erasure(step_id: str, outcome: Any, *, result: dict) -> Step:
+            step = original(step_id, outcome, result=result)
+            if step.action == "erase" and not crashed:
+                crashed.append(step.recipient)
+                raise SystemExit("process killed")
+            return step
+
+        monkeypatch.setattr(steps, "_finish", crash_after_first_erasure)
+        request_id = submit(RequestKind.ERASURE, MARIA_EMAIL)
+        with pytest.raises(BaseException):  # noqa: B017, PT011 - the simulated kill
+            run(request_id)
+        monkeypatch.setattr(steps, "_finish", original)
+        assert run(request_id) == "awaiting_manual"
+        box = sandbox.sandbox
+        assert box.shopify.calls.effects("erasure_requested") == 1
+        assert box.klaviyo.calls.effects("deletion_requested") == 1
+        assert box.mailchimp.calls.effects("member_deleted_permanently") == 1
+        with session_scope() as session:
+            notices = session.exec(select(Notice).where(Notice.request_id == request_id)).all()
+        assert len(notices) == len({(n.recipient, n.purpose) for n in notices})
+
+
+class TestIdentityGate:
+    def test_unverified_requester_gets_a_challenge_and_no_data(
+        self, engine_env: Inbox, sandbox: Any
+    ) -> None:
+        """Nobody gets data or changes anything before proving control of the address on file."""
+        request_id = submit(RequestKind.ERASURE, MARIA_EMAIL, verified=False)
+        assert run(request_id) == "verifying"
+        assert _request(request_id).status is RequestStatus.VERIFYING
+        mails = _mails_to(engine_env, MARIA_EMAIL)
+        assert len(mails) == 1
+        assert "/verify/" in _body(mails[0])
+        box = sandbox.sandbox
+        assert box.shopify.calls.effects("erasure_requested") == 0
+        assert box.klaviyo.calls.effects("deletion_requested") == 0
+        assert run(request_id) == "verifying"  # a second run sends no second challenge
+        assert len(_mails_to(engine_env, MARIA_EMAIL)) == 1
+
+    def test_address_held_nowhere_is_answered_without_processing(
+        self, engine_env: Inbox, sandbox: Any
+    ) -> None:
+        """No processor holds the address: the answer says so and nothing is planned."""
+        request_id = submit(RequestKind.ACCESS, "nobody@example.com", verified=False)
+        assert run(request_id) == "completed"
+        with session_scope() as session:
+            assert session.exec(select(Step).where(Step.request_id == request_id)).all() == []
+        assert len(_mails_to(engine_env, "nobody@example.com")) == 1
+
+
+class TestObjectionAndRectification:
+    def test_objection_stops_marketing_at_every_marketing_recipient(
+        self, engine_env: Inbox, sandbox: Any
+    ) -> None:
+        """Art. 21(3): suppressed in Klaviyo, unsubscribed from the list, Google Ads as a task."""
+        request_id = submit(RequestKind.OBJECTION, NEWSLETTER_ONLY_EMAIL)
+        assert run(request_id) == "awaiting_manual"
+        box = sandbox.sandbox
+        member = box.mailchimp.get(NEWSLETTER_ONLY_EMAIL)
+        assert member is not None
+        assert member.status == "unsubscribed"
+        profile = box.klaviyo.find("email", NEWSLETTER_ONLY_EMAIL)[0]
+        assert profile.suppressions
+        with session_scope() as session:
+            tasks = session.exec(
+                select(ManualTask).where(ManualTask.request_id == request_id)
+            ).all()
+        assert [t.recipient for t in tasks] == ["google_ads"]
+
+    def test_rectification_changes_exactly_the_requested_field(
+        self, engine_env: Inbox, sandbox: Any
+    ) -> None:
+        """Art. 16: the corrected last name reaches every connector that holds it."""
+        before = sandbox.sandbox.shopify.search(f"email:{JONAS_EMAIL}")[0]
+        first_name = before.first_name
+        request_id = submit(
+            RequestKind.RECTIFICATION, JONAS_EMAIL, changes={"last_name": "Beispiel-Neu"}
+        )
+        assert run(request_id) in ("awaiting_manual", "completed")
+        after = sandbox.sandbox.shopify.search(f"email:{JONAS_EMAIL}")[0]
+        assert (after.first_name, after.last_name) == (first_name, "Beispiel-Neu")
+        profile = sandbox.sandbox.klaviyo.find("email", JONAS_EMAIL)[0]
+        assert profile.last_name == "Beispiel-Neu"
+        with session_scope() as session:
+            failed = session.exec(
+                select(Step).where(Step.request_id == request_id, Step.status == StepStatus.FAILED)
+            ).all()
+        assert failed == []
+
+
+def test_artifact_free_of_personal_data(engine_env: Inbox, sandbox: Any) -> None:
+    """The run's markdown summary names ids and counts, never the subject."""
+    request_id = submit(RequestKind.ACCESS, MARIA_EMAIL)
+    run(request_id)
+    text = steps.summary(request_id) + str(steps.step_rows(request_id))
+    assert "maria" not in text.lower()
+    assert request_id[:8] in text
+
+
+class TestRestrictionAndPortability:
+    def test_restriction_marks_the_subject_in_every_system(
+        self, engine_env: Inbox, sandbox: Any
+    ) -> None:
+        """Art. 18: Shopify tags and unsubscribes, Klaviyo suppresses, the list unsubscribes."""
+        request_id = submit(RequestKind.RESTRICTION, MARIA_EMAIL)
+        assert run(request_id) == "awaiting_manual"
+        box = sandbox.sandbox
+        customer = box.shopify.search(f"email:{MARIA_EMAIL}")[0]
+        assert "dsar-restricted" in customer.tags
+        assert box.mailchimp.get(MARIA_EMAIL).status == "unsubscribed"
+        assert box.klaviyo.find("email", MARIA_EMAIL)[0].suppressions
+
+    def test_portability_package_is_machine_readable_only(
+        self, engine_env: Inbox, sandbox: Any
+    ) -> None:
+        """Art. 20: JSON and CSV of provided data, no report (EDPB: structured formats)."""
+        request_id = submit(RequestKind.PORTABILITY, MARIA_EMAIL)
+        assert run(request_id) == "completed"
+        with session_scope() as session:
+            export = session.exec(select(Export).where(Export.request_id == request_id)).one()
+        with zipfile.ZipFile(export.path) as package:
+            names = set(package.namelist())
+        assert "data.json" in names
+        assert "report.html" not in names
+        assert any(name.endswith(".csv") for name in names)
