@@ -224,9 +224,7 @@ class TestAuditVerify:
         assert code == 0
         assert json.loads(out)["ok"] is True
 
-    def test_tampered_chain_exits_1_naming_the_sequence_number(
-        self, dsar_home: Path
-    ) -> None:
+    def test_tampered_chain_exits_1_naming_the_sequence_number(self, dsar_home: Path) -> None:
         """Editing a stored event is detected and the first broken seq is named."""
         TestRequests()._submit()
         TestRequests()._submit("--verified-by", "in person")
