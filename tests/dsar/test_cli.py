@@ -235,3 +235,30 @@ class TestAuditVerify:
         code, _out, err = run("audit", "verify")
         assert code == 1
         assert "sequence number 2" in err
+
+
+def test_commands_that_run_no_flow_do_not_import_prefect(tmp_path: Path) -> None:
+    """`deadline`, `register`, `request` and `audit` stay fast: Prefect is never imported."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from dsar.cli import app\n"
+        "r = CliRunner()\n"
+        "for args in (['deadline', '--regime', 'gdpr', '--country', 'AT',"
+        " '--received', '2026-03-05T10:00:00+01:00'],"
+        " ['register', 'check', sys.argv[1]], ['request', 'list'], ['audit', 'verify']):\n"
+        "    assert r.invoke(app, args).exit_code == 0, args\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('prefect', 'httpx')))\n"
+    )
+    env = {"DSAR_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(  # noqa: S603 - fixed interpreter and script
+        [sys.executable, "-c", script, str(LUNEXXA)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    assert done.stdout.strip() == "[]"
