@@ -214,6 +214,19 @@ def configure_logging(
     )
 
 
+def redact_handlers(*names: str) -> None:
+    """Add the redacting filter to every handler the named stdlib loggers already have.
+
+    Prefect attaches its own handlers (console, and the one that ships run logs to its API) to
+    ``prefect.flow_runs`` and ``prefect.task_runs``; call this after Prefect has set up its
+    logging so those records are masked before any of its handlers formats or sends them.
+    """
+    for name in names:
+        for handler in logging.getLogger(name).handlers:
+            if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+                handler.addFilter(RedactingFilter())
+
+
 class _EngineHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The handler :func:`configure_logging` installs; marked so a reconfiguration replaces it."""
 

@@ -11,13 +11,23 @@ from flows import steps
 
 _DONE = {"done", "skipped", "failed", "pending"}
 
+#: Prefect's loggers whose handlers must redact (its run loggers ship records to its API).
+PREFECT_LOGGERS = ("prefect", "prefect.flow_runs", "prefect.task_runs", "prefect.flows")
+
 
 def run_with_progress(request_id: str, *, console: Console | None) -> str:
     """Run ``process_request`` to its end; with a console, show the steps as they finish."""
+    from prefect import tags
+
+    from dsar.logging import redact_handlers
     from flows.process import process_request
 
+    request = steps.load(request_id).request
+    redact_handlers(*PREFECT_LOGGERS)
+
     async def go() -> str:
-        run = asyncio.ensure_future(process_request(request_id))
+        with tags(request.controller, request.kind.value):
+            run = asyncio.ensure_future(process_request(request_id))
         if console is None:
             return str(await run)
         with Progress(

@@ -233,3 +233,21 @@ class TestRestrictionAndPortability:
         assert "data.json" in names
         assert "report.html" not in names
         assert any(name.endswith(".csv") for name in names)
+
+
+def test_logs_of_a_whole_run_hold_no_personal_data(
+    engine_env: Inbox,
+    sandbox: Any,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """Nothing the engine or Prefect logs during an erasure names the subject."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    request_id = submit(RequestKind.ERASURE, MARIA_EMAIL)
+    run(request_id)
+    captured = capfd.readouterr()
+    text = (caplog.text + captured.out + captured.err).lower()
+    for secret in ("maria", "muster", "1234567"):
+        assert secret not in text
