@@ -1,0 +1,68 @@
+"""Local emulators of the processors' APIs (Shopify, Klaviyo, Mailchimp) with seeded data.
+
+They follow the documented contracts (paths, authentication, JSON shapes, error bodies,
+pagination, asynchronous jobs, rate limits) so that connectors can be tested against real
+HTTP, and they can misbehave on demand (:class:`FaultConfig`). This package stands alone: it
+imports nothing from the engine.
+"""
+
+from sandbox.calllog import CallLog
+from sandbox.config import EmulatorConfig
+from sandbox.credentials import (
+    KLAVIYO_API_KEY,
+    MAILCHIMP_API_KEY,
+    MAILCHIMP_LIST_ID,
+    SHOPIFY_APP_SECRET,
+    SHOPIFY_TOKEN,
+)
+from sandbox.faults import DroppedConnection, FaultConfig, FaultInjector
+from sandbox.klaviyo import KlaviyoState, create_klaviyo_app
+from sandbox.mailchimp import MailchimpState, create_mailchimp_app
+from sandbox.ratelimit import KlaviyoLimits, MailchimpLimits, ShopifyLimits, Tier
+from sandbox.seed import (
+    JONAS,
+    MARIA,
+    NEWSLETTER_ONLY,
+    NOBODY,
+    PERSONAS,
+    SHOP_ONLY,
+    Persona,
+    seed_sandbox,
+)
+from sandbox.server import RunningSandbox, Sandbox, running_sandbox, serve_forever
+from sandbox.shopify import ShopifyState, create_shopify_app
+
+__all__ = [
+    "JONAS",
+    "KLAVIYO_API_KEY",
+    "MAILCHIMP_API_KEY",
+    "MAILCHIMP_LIST_ID",
+    "MARIA",
+    "NEWSLETTER_ONLY",
+    "NOBODY",
+    "PERSONAS",
+    "SHOPIFY_APP_SECRET",
+    "SHOPIFY_TOKEN",
+    "SHOP_ONLY",
+    "CallLog",
+    "DroppedConnection",
+    "EmulatorConfig",
+    "FaultConfig",
+    "FaultInjector",
+    "KlaviyoLimits",
+    "KlaviyoState",
+    "MailchimpLimits",
+    "MailchimpState",
+    "Persona",
+    "RunningSandbox",
+    "Sandbox",
+    "ShopifyLimits",
+    "ShopifyState",
+    "Tier",
+    "create_klaviyo_app",
+    "create_mailchimp_app",
+    "create_shopify_app",
+    "running_sandbox",
+    "seed_sandbox",
+    "serve_forever",
+]

@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 import pytest
 import respx
 
 from connectors.http import RetryPolicy
+from tests.connectors.fakes import FakeTime
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     """Connector tests run on asyncio, the loop Prefect and uvicorn use."""
     return "asyncio"
-
-
-class FakeTime:
-    """A clock that only moves when someone sleeps; every sleep is recorded."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
 
 
 @pytest.fixture

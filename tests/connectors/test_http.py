@@ -10,6 +10,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 import respx
+from structlog.testing import capture_logs
 
 from connectors.errors import (
     AuthError,
@@ -32,7 +33,7 @@ from connectors.http import (
     parse_retry_after,
     processor_message,
 )
-from tests.connectors.conftest import FakeTime
+from tests.connectors.fakes import FakeTime
 
 BASE = "https://api.processor.test"
 EMAIL = "maria.muster@example.com"
@@ -424,6 +425,25 @@ class TestRetries:
         )
         assert route.call_count == 2
         assert fake_time.sleeps == [2.0]
+
+
+class TestLogging:
+    async def test_retry_log_carries_no_personal_data(
+        self, router: respx.Router, transport: httpx.AsyncBaseTransport, policy: RetryPolicy
+    ) -> None:
+        """A retried lookup by e-mail logs the processor, status and attempt, never the address."""
+        router.get(f"{BASE}/search").mock(
+            side_effect=[httpx.Response(503, json={"errors": f"{EMAIL} busy"}), httpx.Response(200)]
+        )
+        with capture_logs() as logs:
+            await _client(transport, policy).request(
+                "GET", "/search", params={"query": f"email:{EMAIL}"}, idempotent=True
+            )
+        (entry,) = logs
+        assert entry["event"] == "connector_retry"
+        assert (entry["processor"], entry["status"], entry["attempt"]) == ("proc", 503, 1)
+        assert "@" not in repr(entry)
+        assert "example" not in repr(entry)
 
 
 class TestJson:

@@ -14,7 +14,7 @@ from connectors.errors import AuthError, ProtocolError, TransientError, Validati
 from connectors.http import RetryPolicy
 from connectors.klaviyo import JSONAPI, KlaviyoConnector
 from connectors.ratelimit import Unlimited
-from tests.connectors.conftest import FakeTime
+from tests.connectors.fakes import FakeTime
 
 pytestmark = pytest.mark.anyio
 

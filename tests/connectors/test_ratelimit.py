@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from connectors.ratelimit import KLAVIYO_TIERS, ConcurrencyLimit, FixedWindows, LeakyBucket
-from tests.connectors.conftest import FakeTime
+from tests.connectors.fakes import FakeTime
 
 pytestmark = pytest.mark.anyio
 

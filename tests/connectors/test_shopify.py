@@ -20,7 +20,7 @@ from connectors.errors import (
 from connectors.http import RetryPolicy
 from connectors.ratelimit import Unlimited
 from connectors.shopify import RESTRICTED_TAG, ShopifyConnector
-from tests.connectors.conftest import FakeTime
+from tests.connectors.fakes import FakeTime
 
 pytestmark = pytest.mark.anyio
 

@@ -450,7 +450,27 @@ class TestRateLimits:
         assert refused.status_code == 429
         assert float(refused.headers["Retry-After"]) == pytest.approx(0.5)
         assert refused.json()["errors"].startswith("Exceeded 2 calls per second")
-        assert sandbox.shopify.calls.throttled == 1
+        calls = sandbox.shopify.calls
+        assert calls.throttled == 1
+        assert calls.count("GET", "/admin/api/{version}/customers/{customer_id}.json") == 41
+        assert calls.statuses[429] == 1
+
+    async def test_time_scale_compresses_leaking_retry_after_and_jobs(
+        self, clock: FakeClock
+    ) -> None:
+        """With ``time_scale=0.01`` a nominal second lasts 10 ms: Retry-After shrinks, the
+        bucket leaks and erasures complete a hundred times faster."""
+        box = Sandbox.create(customers=5, clock=clock, time_scale=0.01, async_delay=1.0)
+        path = f"{SHOP}/customers/{SHOP_ONLY.shopify_customer_id}.json"
+        async with client(box.shopify_app, "http://shop.test", headers=SHOPIFY_HEADERS) as c:
+            for _ in range(40):
+                await c.get(path)
+            refused = await c.get(path)
+            await graphql(c, ERASE, id=gid(SHOP_ONLY.shopify_customer_id))
+            clock.advance(0.01)
+            after = await c.get(path)
+        assert refused.headers["Retry-After"] == "0.005"
+        assert after.status_code == 404
 
     async def test_the_bucket_leaks_two_requests_per_second(
         self, shopify: httpx.AsyncClient, clock: FakeClock

@@ -1,0 +1,407 @@
+"""The one HTTP layer every connector talks through.
+
+It builds the clients (explicit timeouts and connection limits, injectable transport), paces
+requests with the processor's rate limiter, turns every httpx exception and every status code
+into a :mod:`connectors.errors` class in one place (:func:`map_transport_error`,
+:func:`classify_response`), and retries only :class:`~connectors.errors.TransientError` with
+tenacity: exponential back-off with jitter, ``Retry-After`` honoured up to a cap, bounded in
+attempts and in total time. A call that is not idempotent is only repeated when the processor
+cannot have acted on it (the connection never opened, or a 429 refused it); otherwise the
+error surfaces and the caller reconciles, so that a retry never doubles a side effect.
+Processor modules never create httpx clients or import tenacity themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import structlog
+from tenacity import AsyncRetrying, RetryCallState, wait_random_exponential
+
+from connectors.errors import (
+    AuthError,
+    ConnectorError,
+    NotFound,
+    PermanentError,
+    ProtocolError,
+    TransientError,
+    ValidationFailed,
+)
+from connectors.ratelimit import Clock, RateLimiter, Sleep, Unlimited
+
+log = structlog.get_logger(__name__)
+
+#: Connect quickly or fail; give a slow processor half a minute to answer.
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+#: Enough parallelism for a request's steps, small enough not to flood one processor.
+DEFAULT_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10)
+USER_AGENT = "dsar-connectors/0.1"
+
+#: Every exception family httpx raises (``InvalidURL`` and friends are not ``HTTPError``).
+HTTPX_ERRORS: tuple[type[Exception], ...] = (
+    httpx.HTTPError,
+    httpx.InvalidURL,
+    httpx.CookieConflict,
+    httpx.StreamError,
+)
+
+#: 5xx statuses that say "this server will never do that", not "try later".
+_PERMANENT_5XX = frozenset({501, 505, 506, 508, 510})
+
+
+def build_client(
+    *,
+    processor: str,
+    base_url: str,
+    headers: Mapping[str, str],
+    auth: httpx.Auth | tuple[str, str] | None = None,
+    timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    limits: httpx.Limits = DEFAULT_LIMITS,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` for one processor; ``transport`` lets tests swap the network.
+
+    Redirects are not followed: a processor API that redirects is misconfigured, and following
+    it would send the credentials to another address.
+    """
+    return httpx.AsyncClient(
+        base_url=base_url,
+        headers={"User-Agent": f"{USER_AGENT} ({processor})", **headers},
+        auth=auth,
+        timeout=timeout,
+        limits=limits,
+        transport=transport,
+        follow_redirects=False,
+    )
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (seconds or an HTTP-date); ``None`` if absent.
+
+    A date in the past means "now" (0). Unparseable values are ignored rather than trusted.
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def processor_message(response: httpx.Response) -> str:
+    """The processor's own words for an error, from any of the processors' error shapes.
+
+    Shopify ``{"errors": "..."}`` / ``{"errors": {"field": ["..."]}}``, Klaviyo
+    ``{"errors": [{"title", "detail"}]}``, Mailchimp problem+json ``{"title", "detail"}``.
+    The result is scrubbed of contact data by :class:`ConnectorError`.
+    """
+    try:
+        body = json.loads(response.content) if response.content else None
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        if isinstance(errors, str):
+            return errors
+        if isinstance(errors, list):
+            parts = [_item_message(item) for item in errors]
+            return "; ".join(p for p in parts if p) or response.reason_phrase
+        if isinstance(errors, dict):
+            return "; ".join(
+                f"{key}: {', '.join(map(str, val)) if isinstance(val, list) else val}"
+                for key, val in errors.items()
+            )
+        if "title" in body or "detail" in body:
+            return ": ".join(str(body[k]) for k in ("title", "detail") if body.get(k))
+        if isinstance(body.get("message"), str):
+            return str(body["message"])
+    return response.reason_phrase or "no message"
+
+
+def _item_message(item: object) -> str:
+    if isinstance(item, dict):
+        for key in ("detail", "title", "message", "code"):
+            if item.get(key):
+                return str(item[key])
+    return str(item) if item else ""
+
+
+def classify_response(response: httpx.Response, *, processor: str) -> ConnectorError | None:
+    """The connector error a response stands for, or ``None`` for a 2xx success.
+
+    Every status lands somewhere: 1xx → ProtocolError, 3xx → PermanentError, 401/403 →
+    AuthError, 404/410 → NotFound, 422 → ValidationFailed, 408/425/429 → TransientError that
+    is safe to replay, other 4xx → PermanentError, 5xx → TransientError (501, 505 and the like
+    → PermanentError), anything outside 100–599 → ProtocolError.
+    """
+    status = response.status_code
+    if 200 <= status < 300:
+        return None
+    message = processor_message(response)
+    at: dict[str, Any] = {"processor": processor, "status": status}
+    if 100 <= status < 200:
+        return ProtocolError(f"unexpected informational response: {message}", **at)
+    if 300 <= status < 400:
+        return PermanentError(f"unexpected redirect: {message}", **at)
+    if status in (401, 403):
+        return AuthError(message, **at)
+    if status in (404, 410):
+        return NotFound(message, **at)
+    if status == 422:
+        return ValidationFailed(message, **at)
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    if status in (408, 425, 429):
+        return TransientError(message, **at, retry_after=retry_after, replay_safe=True)
+    if 400 <= status < 500:
+        return PermanentError(message, **at)
+    if 500 <= status < 600:
+        if status in _PERMANENT_5XX:
+            return PermanentError(message, **at)
+        return TransientError(message, **at, retry_after=retry_after)
+    return ProtocolError(f"status code outside HTTP's range: {message}", **at)
+
+
+def map_transport_error(exc: Exception, *, processor: str) -> ConnectorError:
+    """The connector error for an httpx exception, most specific family first.
+
+    Only the exception's class name is kept: httpx messages can quote the URL, whose query
+    may hold an e-mail address. ``replay_safe`` is set where the request cannot have reached
+    the processor (no connection, no pool slot, proxy refused).
+    """
+    kind = type(exc).__name__
+    if isinstance(exc, httpx.HTTPStatusError):
+        mapped = classify_response(exc.response, processor=processor)
+        return mapped or ProtocolError(f"status error on a success ({kind})", processor=processor)
+    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout | httpx.ConnectError):
+        return TransientError(f"could not connect ({kind})", processor=processor, replay_safe=True)
+    if isinstance(exc, httpx.ProxyError):
+        return TransientError(f"proxy failed ({kind})", processor=processor, replay_safe=True)
+    if isinstance(exc, httpx.TimeoutException):
+        return TransientError(f"timed out after sending ({kind})", processor=processor)
+    if isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError):
+        return TransientError(f"connection broke ({kind})", processor=processor)
+    if isinstance(exc, httpx.DecodingError):
+        return ProtocolError(f"undecodable response body ({kind})", processor=processor)
+    if isinstance(exc, httpx.TransportError):
+        # LocalProtocolError, UnsupportedProtocol: our request is wrong; retrying repeats it.
+        return PermanentError(f"request could not be sent ({kind})", processor=processor)
+    if isinstance(exc, httpx.TooManyRedirects):
+        return PermanentError(f"redirect loop ({kind})", processor=processor)
+    # InvalidURL, CookieConflict, StreamError and any future httpx error: a local mistake.
+    return PermanentError(f"client error ({kind})", processor=processor)
+
+
+def decode_json(response: httpx.Response, *, processor: str) -> Any:
+    """The response body as JSON (``None`` when empty); malformed JSON is a ProtocolError."""
+    if not response.content.strip():
+        return None
+    try:
+        return json.loads(response.content)
+    except ValueError as exc:
+        raise ProtocolError(
+            "malformed JSON in response", processor=processor, status=response.status_code
+        ) from exc
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try: attempts, total time, back-off, the ``Retry-After`` cap, and the clock.
+
+    ``sleep`` and ``clock`` are injectable so tests and benchmarks control time.
+    """
+
+    max_attempts: int = 5
+    max_elapsed: float = 60.0
+    backoff_initial: float = 0.5
+    backoff_max: float = 8.0
+    retry_after_cap: float = 30.0
+    sleep: Sleep = field(default=asyncio.sleep, compare=False)
+    clock: Clock = field(default=time.monotonic, compare=False)
+
+
+Inspector = Callable[[httpx.Response], None]
+
+
+class ProcessorClient:
+    """One processor's client: rate limit, error mapping and bounded retries around httpx."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        processor: str,
+        limiter: RateLimiter | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.processor = processor
+        self._client = client
+        self._limiter = limiter if limiter is not None else Unlimited()
+        self._policy = retry or RetryPolicy()
+        self._backoff = wait_random_exponential(
+            multiplier=self._policy.backoff_initial, max=self._policy.backoff_max
+        )
+        origin = urlsplit(str(client.base_url))
+        self._origin = (origin.scheme, origin.netloc)
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        processor: str,
+        base_url: str,
+        headers: Mapping[str, str],
+        auth: httpx.Auth | tuple[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        limiter: RateLimiter | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    ) -> ProcessorClient:
+        """Build the httpx client (:func:`build_client`) and wrap it."""
+        client = build_client(
+            processor=processor,
+            base_url=base_url,
+            headers=headers,
+            auth=auth,
+            timeout=timeout,
+            transport=transport,
+        )
+        return cls(client, processor=processor, limiter=limiter, retry=retry)
+
+    async def aclose(self) -> None:
+        """Close the underlying connections."""
+        await self._client.aclose()
+
+    def _limit_key(self, url: str) -> str:
+        """The path a request is charged to; absolute URLs must stay on the processor's origin.
+
+        Pagination links come from the processor's responses; following one to another host
+        would hand it our credentials, so that is refused as a protocol violation.
+        """
+        parts = urlsplit(url)
+        if (parts.scheme or parts.netloc) and (parts.scheme, parts.netloc) != self._origin:
+            raise ProtocolError("link points away from the processor", processor=self.processor)
+        return parts.path
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        idempotent: bool,
+        allow: Collection[int] = (),
+        inspect: Inspector | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send one logical request, retrying transient failures within the policy's bounds.
+
+        ``idempotent`` says whether repeating the call is harmless (a GET, a PUT of the same
+        state, a deletion that tolerates "already gone"). ``allow`` lists non-2xx statuses the
+        caller handles itself (e.g. 404 meaning "no such member"). ``inspect`` runs on every
+        returned response inside the retry loop, so a processor's in-body throttling signal
+        (Shopify GraphQL ``THROTTLED``) can raise a retried TransientError.
+        Remaining keyword arguments go to ``httpx.AsyncClient.request``.
+        """
+        policy = self._policy
+        path = self._limit_key(url)
+        start = policy.clock()
+
+        def retryable(state: RetryCallState) -> bool:
+            exc = state.outcome.exception() if state.outcome else None
+            return isinstance(exc, TransientError) and (idempotent or exc.replay_safe)
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, TransientError) and exc.retry_after is not None:
+                return min(exc.retry_after, policy.retry_after_cap)
+            return float(self._backoff(state))
+
+        def stop(state: RetryCallState) -> bool:
+            if state.attempt_number >= policy.max_attempts:
+                return True
+            return policy.clock() - start + state.upcoming_sleep > policy.max_elapsed
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            log.info(
+                "connector_retry",
+                processor=self.processor,
+                method=method,
+                status=getattr(exc, "status", None),
+                error=type(exc).__name__,
+                attempt=state.attempt_number,
+                wait=round(state.upcoming_sleep, 3),
+            )
+
+        retrying = AsyncRetrying(
+            retry=retryable,
+            wait=wait,
+            stop=stop,
+            sleep=policy.sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._send_once(method, url, path, allow, inspect, kwargs)
+        raise AssertionError(
+            "unreachable: tenacity either returns or re-raises"
+        )  # pragma: no cover
+
+    async def _send_once(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        allow: Collection[int],
+        inspect: Inspector | None,
+        kwargs: dict[str, Any],
+    ) -> httpx.Response:
+        await self._limiter.acquire(path)
+        headers: httpx.Headers | None = None
+        try:
+            response = await self._client.request(method, url, **kwargs)
+            headers = response.headers
+        except HTTPX_ERRORS as exc:
+            raise map_transport_error(exc, processor=self.processor) from exc
+        finally:
+            self._limiter.release(path, headers)
+        if response.status_code not in allow:
+            error = classify_response(response, processor=self.processor)
+            if error is not None:
+                raise error
+        if inspect is not None:
+            inspect(response)
+        return response
+
+    async def request_json(
+        self,
+        method: str,
+        url: str,
+        *,
+        idempotent: bool,
+        allow: Collection[int] = (),
+        inspect: Inspector | None = None,
+        **kwargs: Any,
+    ) -> tuple[int, Any]:
+        """Like :meth:`request`, returning the status and the decoded JSON body (or ``None``)."""
+        response = await self.request(
+            method, url, idempotent=idempotent, allow=allow, inspect=inspect, **kwargs
+        )
+        return response.status_code, decode_json(response, processor=self.processor)

@@ -1,0 +1,353 @@
+"""The Klaviyo connector: e-mail marketing profiles, their list memberships and tracked events.
+
+Klaviyo's JSON:API (revision pinned by header) deletes asynchronously: a data-privacy
+deletion job is accepted with 202 and no body, so erasure is pending until the profile can no
+longer be fetched. Objection to marketing (Art. 21(3) GDPR) and restriction (Art. 18) both
+become a suppression, which stops every e-mail without deleting the evidence of consent that
+Art. 7(1) asks the controller to keep; lifting removes the suppression.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from connectors.base import (
+    Capability,
+    Changes,
+    ClosingContext,
+    JobStatus,
+    Located,
+    Outcome,
+    Record,
+    Subject,
+    SubjectData,
+)
+from connectors.errors import ProtocolError, Unsupported
+from connectors.http import ProcessorClient, RetryPolicy
+from connectors.ratelimit import FixedWindows, RateLimiter
+
+NAME = "klaviyo"
+JSONAPI = "application/vnd.api+json"
+DELETION = "klaviyo-deletion:"
+SUPPRESSION = "klaviyo-suppression:"
+UNSUPPRESSION = "klaviyo-unsuppression:"
+PAGE_SIZE = 100
+_MAX_PAGES = 10_000
+
+#: Canonical change fields → (attribute, location sub-field or None).
+_FIELDS: dict[str, tuple[str, str | None]] = {
+    "email": ("email", None),
+    "first_name": ("first_name", None),
+    "last_name": ("last_name", None),
+    "phone": ("phone_number", None),
+    "company": ("organization", None),
+    "address1": ("location", "address1"),
+    "address2": ("location", "address2"),
+    "city": ("location", "city"),
+    "zip": ("location", "zip"),
+    "province": ("location", "region"),
+    "country": ("location", "country"),
+}
+_JOB_DONE = {"complete", "completed"}
+#: Ask for subscription state too, so restricting twice can see the first suppression.
+_WITH_SUBSCRIPTIONS = {"additional-fields[profile]": "subscriptions"}
+
+
+class KlaviyoConnector(ClosingContext):
+    """Data-subject operations on one Klaviyo account (private API key, pinned revision)."""
+
+    name = NAME
+    capabilities = frozenset(Capability)
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        revision: str = "2024-10-15",
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        rate: RateLimiter | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._http = ProcessorClient.create(
+            processor=NAME,
+            base_url=base_url.rstrip("/"),
+            headers={
+                "Authorization": f"Klaviyo-API-Key {api_key}",
+                "revision": revision,
+                "Accept": JSONAPI,
+            },
+            transport=transport,
+            limiter=rate if rate is not None else FixedWindows(),
+            retry=retry,
+        )
+
+    def __repr__(self) -> str:
+        return "KlaviyoConnector()"
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections."""
+        await self._http.aclose()
+
+    # -- lookups -------------------------------------------------------------------------------
+
+    async def _get(self, url: str, params: dict[str, Any] | None = None) -> Any:
+        _, body = await self._http.request_json("GET", url, params=params, idempotent=True)
+        return body
+
+    async def _pages(self, url: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every item of a collection, following ``links.next`` to the end."""
+        items: list[dict[str, Any]] = []
+        next_url: str | None = url
+        next_params: dict[str, Any] | None = params
+        for _ in range(_MAX_PAGES):
+            if not next_url:
+                return items
+            body = _dict(await self._get(next_url, next_params))
+            data = body.get("data")
+            if not isinstance(data, list):
+                raise ProtocolError("collection answer lacks 'data'", processor=NAME)
+            items.extend(_resource(item) for item in data)
+            next_url, next_params = _dict(body.get("links")).get("next"), None
+        raise ProtocolError("pagination does not end", processor=NAME)
+
+    async def _profile(self, profile_id: str) -> dict[str, Any] | None:
+        status, body = await self._http.request_json(
+            "GET",
+            f"/api/profiles/{profile_id}",
+            params=_WITH_SUBSCRIPTIONS,
+            idempotent=True,
+            allow={404},
+        )
+        return None if status == 404 else _resource(_dict(body).get("data"))
+
+    async def _filter(self, attribute: str, value: str) -> list[dict[str, Any]]:
+        if '"' in value or "\\" in value:
+            return []  # cannot be a stored e-mail or phone; never splice it into a filter
+        params = {
+            "filter": f'equals({attribute},"{value}")',
+            "page[size]": PAGE_SIZE,
+            **_WITH_SUBSCRIPTIONS,
+        }
+        return await self._pages("/api/profiles", params)
+
+    async def _find(self, subject: Subject) -> dict[str, dict[str, Any]]:
+        """Every profile matching any identity, by id.
+
+        Klaviyo stores e-mail addresses as entered; when the exact spelling finds nothing the
+        lower-cased one is tried, since mailbox names are case-insensitive in practice.
+        """
+        found: dict[str, dict[str, Any]] = {}
+        if profile_id := subject.customer_ids.get(NAME):
+            profile = await self._profile(profile_id)
+            if profile is not None:
+                found[profile["id"]] = profile
+        for email in subject.emails:
+            hits = await self._filter("email", email)
+            if not hits and email != email.lower():
+                hits = await self._filter("email", email.lower())
+            for profile in hits:
+                if str(_attrs(profile).get("email") or "").lower() == email.lower():
+                    found.setdefault(profile["id"], profile)
+        for phone in subject.phones:
+            for profile in await self._filter("phone_number", phone):
+                found.setdefault(profile["id"], profile)
+        return found
+
+    async def locate(self, subject: Subject) -> Located:
+        """Find profiles by Klaviyo id, e-mail or phone number."""
+        found = await self._find(subject)
+        return Located(found=bool(found), refs=tuple(f"profile:{pid}" for pid in found))
+
+    # -- access --------------------------------------------------------------------------------
+
+    async def export(self, subject: Subject) -> SubjectData:
+        """Profile, list memberships and every tracked event, one record per item (Art. 15)."""
+        records: list[Record] = []
+        for pid, profile in (await self._find(subject)).items():
+            records.append(Record("profile", NAME, _flat(profile)))
+            lists = await self._pages(f"/api/profiles/{pid}/lists", {})
+            records.extend(Record("list_memberships", NAME, _flat(item)) for item in lists)
+            events = await self._pages(
+                "/api/events", {"filter": f'equals(profile_id,"{pid}")', "page[size]": PAGE_SIZE}
+            )
+            records.extend(Record("events", NAME, _flat(item)) for item in events)
+        return SubjectData(processor=NAME, records=tuple(records))
+
+    # -- rectification ------------------------------------------------------------------------
+
+    async def rectify(self, subject: Subject, changes: Changes) -> Outcome:
+        """Correct profile attributes with one PATCH per profile, sending only what differs."""
+        unknown = set(changes) - _FIELDS.keys()
+        if unknown:
+            raise Unsupported(f"cannot rectify fields {sorted(unknown)}", processor=NAME)
+        changed: list[str] = []
+        fields: set[str] = set()
+        for pid, profile in (await self._find(subject)).items():
+            attributes = _attrs(profile)
+            location = _dict(attributes.get("location"))
+            patch: dict[str, Any] = {}
+            for key, value in changes.items():
+                attribute, sub = _FIELDS[key]
+                current = location.get(sub) if sub else attributes.get(attribute)
+                if current == value:
+                    continue
+                fields.add(key)
+                if sub:
+                    patch.setdefault("location", {})[sub] = value
+                else:
+                    patch[attribute] = value
+            if patch:
+                body = {"data": {"type": "profile", "id": pid, "attributes": patch}}
+                await self._write("PATCH", f"/api/profiles/{pid}", body)
+                changed.append(pid)
+        note = f"changed {sorted(fields)}" if changed else "nothing to change"
+        return _outcome(Capability.RECTIFY, changed, note=note)
+
+    # -- erasure -------------------------------------------------------------------------------
+
+    async def erase(self, subject: Subject) -> Outcome:
+        """Start a data-privacy deletion job per profile (Art. 17); it completes asynchronously.
+
+        The job names the profile by id, the one identifier that cannot match someone else.
+        """
+        found = await self._find(subject)
+        if not found:
+            return _outcome(Capability.ERASE, [], note="no profile found; nothing to erase")
+        for pid in found:
+            body = {
+                "data": {
+                    "type": "data-privacy-deletion-job",
+                    "attributes": {"profile": {"data": {"type": "profile", "id": pid}}},
+                }
+            }
+            await self._write("POST", "/api/data-privacy-deletion-jobs", body)
+        return Outcome(
+            processor=NAME,
+            action=Capability.ERASE,
+            complete=False,
+            count=len(found),
+            job_ref=DELETION + "+".join(found),
+            note="deletion job accepted; Klaviyo deletes asynchronously",
+            refs=tuple(f"profile:{pid}" for pid in found),
+        )
+
+    # -- restriction and objection --------------------------------------------------------------
+
+    async def restrict(self, subject: Subject) -> Outcome:
+        """Suppress e-mail to every matching profile that is not suppressed yet (Art. 18, 21)."""
+        return await self._suppression(subject, suppress=True)
+
+    async def lift_restriction(self, subject: Subject) -> Outcome:
+        """Remove the suppression (Art. 18(3)); list subscriptions are left as they are."""
+        return await self._suppression(subject, suppress=False)
+
+    async def _suppression(self, subject: Subject, *, suppress: bool) -> Outcome:
+        found = await self._find(subject)
+        todo = {
+            pid: str(_attrs(p).get("email"))
+            for pid, p in found.items()
+            if _attrs(p).get("email") and _suppressed(p) is not suppress
+        }
+        action = Capability.RESTRICT if suppress else Capability.LIFT_RESTRICTION
+        if not todo:
+            note = "no profile found" if not found else "nothing to change"
+            return _outcome(action, [], note=note)
+        kind = "create" if suppress else "delete"
+        job_type = f"profile-suppression-bulk-{kind}-job"
+        profiles = [{"type": "profile", "attributes": {"email": e}} for e in todo.values()]
+        body = {"data": {"type": job_type, "attributes": {"profiles": {"data": profiles}}}}
+        answer = _dict(await self._write("POST", f"/api/{job_type}s", body))
+        job = _dict(answer.get("data"))
+        done = str(_dict(job.get("attributes")).get("status") or "").lower() in _JOB_DONE
+        prefix = SUPPRESSION if suppress else UNSUPPRESSION
+        return Outcome(
+            processor=NAME,
+            action=action,
+            complete=done or not job.get("id"),
+            count=len(todo),
+            job_ref=None if done or not job.get("id") else prefix + str(job["id"]),
+            note="suppressed" if suppress else "suppression removed",
+            refs=tuple(f"profile:{pid}" for pid in todo),
+        )
+
+    # -- jobs ----------------------------------------------------------------------------------
+
+    async def status(self, job_ref: str) -> JobStatus:
+        """Deletion: every profile gone. Suppression jobs: Klaviyo reports them complete."""
+        if job_ref.startswith(DELETION) and job_ref[len(DELETION) :]:
+            pending = 0
+            for pid in job_ref[len(DELETION) :].split("+"):
+                if await self._profile(pid) is not None:
+                    pending += 1
+            if pending:
+                return JobStatus(job_ref, complete=False, note=f"{pending} profile(s) remain")
+            return JobStatus(job_ref, complete=True, note="profiles deleted")
+        for prefix, kind in ((SUPPRESSION, "create"), (UNSUPPRESSION, "delete")):
+            if job_ref.startswith(prefix) and job_ref[len(prefix) :]:
+                job = _resource(
+                    _dict(
+                        await self._get(
+                            f"/api/profile-suppression-bulk-{kind}-jobs/{job_ref[len(prefix) :]}"
+                        )
+                    ).get("data")
+                )
+                state = str(_attrs(job).get("status") or "unknown").lower()
+                return JobStatus(job_ref, complete=state in _JOB_DONE, note=f"job {state}")
+        raise Unsupported("not a Klaviyo job reference", processor=NAME)
+
+    async def _write(self, method: str, url: str, body: dict[str, Any]) -> Any:
+        """Send a JSON:API body.
+
+        PATCH sets a state and the jobs posted here (deletion, suppression) are idempotent at
+        Klaviyo: a second job for the same profile finds nothing more to do. So a write is safe
+        to repeat after a lost response.
+        """
+        _, answer = await self._http.request_json(
+            method, url, json=body, headers={"Content-Type": JSONAPI}, idempotent=True
+        )
+        return answer
+
+
+def _suppressed(profile: dict[str, Any]) -> bool | None:
+    """Whether the profile's e-mail is suppressed; ``None`` when Klaviyo did not say."""
+    subscriptions = _attrs(profile).get("subscriptions")
+    if not isinstance(subscriptions, dict):
+        return None
+    marketing = _dict(_dict(subscriptions.get("email")).get("marketing"))
+    if "suppression" not in marketing:
+        return None
+    return bool(marketing.get("suppression"))
+
+
+def _outcome(action: Capability, changed: list[str], *, note: str) -> Outcome:
+    return Outcome(
+        processor=NAME,
+        action=action,
+        complete=True,
+        count=len(changed),
+        note=note,
+        refs=tuple(f"profile:{pid}" for pid in changed),
+    )
+
+
+def _resource(item: object) -> dict[str, Any]:
+    """A JSON:API resource object; one without ``id`` breaks the protocol."""
+    if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+        raise ProtocolError("resource without id", processor=NAME)
+    return item
+
+
+def _attrs(item: dict[str, Any]) -> dict[str, Any]:
+    return _dict(item.get("attributes"))
+
+
+def _flat(item: dict[str, Any]) -> dict[str, Any]:
+    """The resource's id, type and attributes in one mapping, as an export shows them."""
+    return {"id": item["id"], "type": item.get("type"), **_attrs(item)}
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,16 @@
+"""The credentials the emulators accept: public on purpose, they guard nothing real.
+
+They repeat the ``SANDBOX_*`` constants of the engine's settings, because ``sandbox`` stands
+alone and must not import the engine; a test in ``tests/sandbox`` keeps the two in step.
+"""
+
+from __future__ import annotations
+
+SHOPIFY_TOKEN = "shpat_sandbox_0000000000000000"  # noqa: S105 - sandbox credential
+SHOPIFY_APP_SECRET = "sandbox-shopify-app-secret"  # noqa: S105 - sandbox credential
+KLAVIYO_API_KEY = "pk_sandbox_000000000000000000000000"
+MAILCHIMP_API_KEY = "00000000000000000000000000000000-us21"
+MAILCHIMP_LIST_ID = "a1b2c3d4e5"
+
+#: Shopify on N, Klaviyo on N+1, Mailchimp on N+2.
+DEFAULT_PORT_BASE = 8601

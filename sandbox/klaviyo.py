@@ -1,0 +1,664 @@
+"""The Klaviyo API emulator (JSON:API, revision 2024-10-15).
+
+Every request needs ``Authorization: Klaviyo-API-Key <key>`` (else 401) and a ``revision``
+header (else 400). Routes: ``/api/profiles`` (filter, sort, sparse fields, cursor pages),
+``/api/profiles/{id}`` (GET, PATCH), ``/api/profiles/{id}/lists``, ``/api/lists``,
+``/api/events`` (``include=metric`` too), ``/api/data-privacy-deletion-jobs`` (202, no body),
+``/api/profile-suppression-bulk-create-jobs`` and ``...-delete-jobs`` (202 with the job, and
+``GET .../{id}`` to poll), ``/api/profile-subscription-bulk-delete-jobs`` (202, no body).
+
+Profiles show ``attributes.subscriptions`` (consent and ``email.marketing.suppression``) only
+when asked with ``additional-fields[profile]=subscriptions``, as Klaviyo does. Lists follow
+``links.next``, a full URL carrying ``page[cursor]``. Rate limits are fixed windows per
+endpoint (:class:`~sandbox.ratelimit.FixedWindows`); answers carry ``RateLimit-Limit``,
+``RateLimit-Remaining`` and ``RateLimit-Reset`` (the tighter of the two windows).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from http import HTTPStatus
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+
+from sandbox.config import EmulatorConfig
+from sandbox.credentials import KLAVIYO_API_KEY
+from sandbox.emulator import Emulator, InvalidBody, json_object, json_response, whole_seconds
+from sandbox.faults import FaultInjector
+from sandbox.klaviyo_query import (
+    QueryError,
+    decode_cursor,
+    encode_cursor,
+    page_size,
+    parse_filter,
+    sparse_fields,
+)
+from sandbox.klaviyo_state import (
+    E164,
+    EMAIL_PATTERN,
+    BulkJob,
+    Event,
+    KlaviyoInputError,
+    KlaviyoState,
+    KList,
+    Profile,
+    iso,
+)
+from sandbox.ratelimit import FixedWindows, KlaviyoLimits, Limiter, NoLimit
+
+__all__ = ["KlaviyoState", "KlaviyoVendor", "create_klaviyo_app"]
+
+JSONAPI = "application/vnd.api+json"
+_REVISION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.pre)?$")
+_IDENTIFIERS = ("equals", "any")
+_DATES = ("greater-than", "greater-or-equal", "less-than", "less-or-equal")
+PROFILE_FILTERS = {
+    "id": _IDENTIFIERS,
+    "email": _IDENTIFIERS,
+    "phone_number": _IDENTIFIERS,
+    "external_id": _IDENTIFIERS,
+    "created": _DATES,
+    "updated": _DATES,
+}
+EVENT_FILTERS = {
+    "profile_id": ("equals",),
+    "metric_id": ("equals",),
+    "datetime": _DATES,
+    "timestamp": _DATES,
+}
+LIST_FILTERS = {"id": _IDENTIFIERS, "name": ("equals",)}
+SUPPRESSION_CREATE = "profile-suppression-bulk-create-job"
+SUPPRESSION_DELETE = "profile-suppression-bulk-delete-job"
+UNSUBSCRIBE = "profile-subscription-bulk-delete-job"
+DELETION = "data-privacy-deletion-job"
+
+_T = TypeVar("_T")
+
+
+def error(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    pointer: str | None = None,
+    parameter: str | None = None,
+    headers: dict[str, str] | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Response:
+    """A JSON:API error document with one error, as Klaviyo writes them."""
+    item: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "status": status,
+        "code": code,
+        "title": title,
+        "detail": detail,
+        "source": {"parameter": parameter} if parameter else {"pointer": pointer or "/data/"},
+    }
+    if meta:
+        item["meta"] = meta
+    return json_response({"errors": [item]}, status=status, media_type=JSONAPI, headers=headers)
+
+
+def invalid(detail: str, *, pointer: str | None = None, parameter: str | None = None) -> Response:
+    """400 ``invalid``."""
+    return error(400, "invalid", "Invalid input.", detail, pointer=pointer, parameter=parameter)
+
+
+def not_found(detail: str) -> Response:
+    """404 ``not_found``."""
+    return error(404, "not_found", "Not found.", detail)
+
+
+class KlaviyoVendor:
+    """Klaviyo's key header, ``revision`` header and JSON:API errors."""
+
+    def __init__(self, *, api_key: str) -> None:
+        self.api_key = api_key
+
+    def authenticate(self, request: Request) -> tuple[Response | None, str]:
+        """401 without the right private key; 400 without a valid ``revision``."""
+        header = request.headers.get("authorization")
+        if not header:
+            return error(
+                401,
+                "not_authenticated",
+                "Authentication credentials were not provided.",
+                "Missing or invalid private key.",
+            ), ""
+        if header != f"Klaviyo-API-Key {self.api_key}":
+            return error(
+                401,
+                "authentication_failed",
+                "Incorrect authentication credentials.",
+                "Incorrect authentication credentials.",
+            ), ""
+        revision = request.headers.get("revision")
+        if not revision or not _REVISION.match(revision.strip()):
+            detail = "Missing or invalid revision header (expected e.g. 2024-10-15)."
+            return invalid(detail, parameter="revision"), ""
+        return None, self.api_key
+
+    def limit_key(self, method: str, template: str, account: str) -> str:
+        """Klaviyo counts per account and endpoint."""
+        return f"{method} {template}"
+
+    def server_error(self, status: int) -> Response:
+        """A 5xx JSON:API error."""
+        phrase = HTTPStatus(status).phrase
+        return error(status, "error", f"{phrase}.", "A server error occurred.")
+
+    def throttled(self, retry_after: float, headers: dict[str, str]) -> Response:
+        """429 ``throttled`` with ``Retry-After`` in whole seconds."""
+        seconds = whole_seconds(retry_after)
+        unit = "second" if seconds == "1" else "seconds"
+        return error(
+            429,
+            "throttled",
+            "Request was throttled.",
+            f"Request was throttled. Expected available in {seconds} {unit}.",
+            headers={**headers, "Retry-After": seconds},
+        )
+
+    def not_found(self, path: str) -> Response:
+        """404 for an unknown path."""
+        return not_found("The requested resource could not be found.")
+
+    def method_not_allowed(self, path: str) -> Response:
+        """405 for a known path with the wrong method."""
+        return error(
+            405,
+            "method_not_allowed",
+            "Method not allowed.",
+            "Method not allowed for this endpoint.",
+        )
+
+
+def _paginate(
+    request: Request,
+    items: Sequence[_T],
+    key: Callable[[_T], tuple[str, ...]],
+    *,
+    default: int,
+    descending: bool = False,
+) -> tuple[list[_T], dict[str, str | None]]:
+    """One page of ``items`` (already in order) and the top-level ``links``."""
+    size = page_size(request.query_params.get("page[size]"), default=default, maximum=100)
+    cursor = decode_cursor(request.query_params.get("page[cursor]"))
+
+    def beyond(item: _T, mark: tuple[str, ...]) -> bool:
+        return key(item) < mark if descending else key(item) > mark
+
+    if cursor is None:
+        window, page = list(items), list(items[:size])
+    elif cursor[0] == "p":
+        window = [i for i in items if not beyond(i, cursor[1:]) and key(i) != cursor[1:]]
+        page = window[-size:]
+    else:
+        window = [i for i in items if beyond(i, cursor[1:])]
+        page = window[:size]
+    base = f"{request.url.scheme}://{request.url.netloc}{request.url.path}"
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "page[cursor]"]
+
+    def link(cursor_key: tuple[str, ...] | None) -> str:
+        extra = [("page[cursor]", encode_cursor(cursor_key))] if cursor_key else []
+        query = urlencode(params + extra)
+        return f"{base}?{query}" if query else base
+
+    has_next = bool(page) and key(page[-1]) != key(items[-1])
+    has_prev = bool(page) and key(page[0]) != key(items[0])
+    links = {
+        "self": str(request.url),
+        "first": link(None),
+        "last": None,
+        "prev": link(("p", *key(page[0]))) if has_prev else None,
+        "next": link(("n", *key(page[-1]))) if has_next else None,
+    }
+    return page, links
+
+
+def create_klaviyo_app(
+    state: KlaviyoState,
+    config: EmulatorConfig | None = None,
+    *,
+    limits: KlaviyoLimits | None = None,
+    injector: FaultInjector | None = None,
+    api_key: str = KLAVIYO_API_KEY,
+) -> Starlette:
+    """The Klaviyo emulator over ``state``; binds ``config`` to the state (clock, job delay)."""
+    config = config or state.config
+    state.config = config
+    limiter: Limiter = NoLimit()
+    if config.rate_limits:
+        limiter = FixedWindows(limits=limits or KlaviyoLimits(), config=config)
+    emulator = Emulator(
+        vendor=KlaviyoVendor(api_key=api_key),
+        config=config,
+        calls=state.calls,
+        injector=injector or FaultInjector(config.faults),
+        limiter=limiter,
+        settle=state.settle,
+    )
+
+    def base(request: Request) -> str:
+        return f"{request.url.scheme}://{request.url.netloc}"
+
+    def profile_json(request: Request, profile: Profile) -> dict[str, Any]:
+        root = base(request)
+        attributes: dict[str, Any] = {
+            "email": profile.email,
+            "phone_number": profile.phone_number,
+            "external_id": profile.external_id,
+            "anonymous_id": None,
+            "first_name": profile.first_name,
+            "last_name": profile.last_name,
+            "organization": profile.organization,
+            "locale": profile.locale,
+            "title": profile.title,
+            "image": profile.image,
+            "created": iso(profile.created),
+            "updated": iso(profile.updated),
+            "last_event_date": iso(profile.last_event_date),
+            "location": {k: profile.location.get(k) for k in _LOCATION},
+            "properties": dict(profile.properties),
+        }
+        extra = sparse_fields(request.query_params.get("additional-fields[profile]")) or set()
+        if "subscriptions" in extra:
+            attributes["subscriptions"] = _subscriptions(profile)
+        wanted = sparse_fields(request.query_params.get("fields[profile]"))
+        if wanted is not None:
+            attributes = {k: v for k, v in attributes.items() if k in wanted}
+        own = f"{root}/api/profiles/{profile.id}"
+        return {
+            "type": "profile",
+            "id": profile.id,
+            "attributes": attributes,
+            "relationships": {
+                rel: {"links": {"self": f"{own}/relationships/{rel}", "related": f"{own}/{rel}"}}
+                for rel in ("lists", "segments")
+            },
+            "links": {"self": own},
+        }
+
+    def list_json(request: Request, item: KList) -> dict[str, Any]:
+        own = f"{base(request)}/api/lists/{item.id}"
+        return {
+            "type": "list",
+            "id": item.id,
+            "attributes": {
+                "name": item.name,
+                "created": iso(item.created),
+                "updated": iso(item.updated),
+                "opt_in_process": item.opt_in_process,
+            },
+            "relationships": {
+                "profiles": {
+                    "links": {"self": f"{own}/relationships/profiles", "related": f"{own}/profiles"}
+                },
+            },
+            "links": {"self": own},
+        }
+
+    def event_json(request: Request, event: Event) -> dict[str, Any]:
+        root = base(request)
+        return {
+            "type": "event",
+            "id": event.id,
+            "attributes": {
+                "timestamp": int(event.datetime.timestamp()),
+                "event_properties": dict(event.properties),
+                "datetime": iso(event.datetime),
+                "uuid": event.uuid,
+            },
+            "relationships": {
+                "profile": {
+                    "data": {"type": "profile", "id": event.profile_id},
+                    "links": {"related": f"{root}/api/profiles/{event.profile_id}"},
+                },
+                "metric": {
+                    "data": {"type": "metric", "id": event.metric_id},
+                    "links": {"related": f"{root}/api/metrics/{event.metric_id}"},
+                },
+            },
+            "links": {"self": f"{root}/api/events/{event.id}"},
+        }
+
+    def job_json(request: Request, job: BulkJob) -> dict[str, Any]:
+        return {
+            "type": job.type,
+            "id": job.id,
+            "attributes": {
+                "status": job.status,
+                "created_at": iso(job.created_at),
+                "total_count": len(job.emails),
+                "completed_count": job.completed_count,
+                "skipped_count": job.skipped_count,
+                "completed_at": iso(job.completed_at),
+            },
+            "links": {"self": f"{base(request)}/api/{job.type}s/{job.id}"},
+        }
+
+    def document(data: Any, links: dict[str, Any], status: int = 200) -> Response:
+        return json_response({"data": data, "links": links}, status=status, media_type=JSONAPI)
+
+    async def profiles(request: Request) -> Response:
+        try:
+            conditions = parse_filter(request.query_params.get("filter"), PROFILE_FILTERS)
+            _check_additional(request)
+            sort = _sort(request, "id", ("id", "created", "updated", "email"))
+            found = state.profiles_where(conditions)
+            field = sort.lstrip("-")
+
+            def key(p: Profile) -> tuple[str, ...]:
+                value = getattr(p, field)
+                text = iso(value) if field in ("created", "updated") else str(value or "")
+                return (text or "", p.id)
+
+            found.sort(key=key, reverse=sort.startswith("-"))
+            page, links = _paginate(
+                request, found, key, default=20, descending=sort.startswith("-")
+            )
+        except QueryError as exc:
+            return invalid(exc.detail, parameter=exc.parameter)
+        return document([profile_json(request, p) for p in page], links)
+
+    async def profile(request: Request) -> Response:
+        try:
+            _check_additional(request)
+        except QueryError as exc:
+            return invalid(exc.detail, parameter=exc.parameter)
+        found = state.get(request.path_params["profile_id"])
+        if found is None:
+            return _no_profile(request)
+        return document(profile_json(request, found), {"self": str(request.url)})
+
+    async def patch_profile(request: Request) -> Response:
+        profile_id = request.path_params["profile_id"]
+        try:
+            data = (await json_object(request)).get("data")
+        except InvalidBody as exc:
+            return invalid(str(exc))
+        if not isinstance(data, dict) or data.get("type") != "profile":
+            return invalid("The resource type must be 'profile'.", pointer="/data/type")
+        if data.get("id") != profile_id:
+            return invalid("The id in the body must match the URL.", pointer="/data/id")
+        attributes = data.get("attributes") or {}
+        if not isinstance(attributes, dict):
+            return invalid("'attributes' must be an object.", pointer="/data/attributes")
+        state.calls.record_effect("profile_updated", profile_id)
+        try:
+            updated = state.update(profile_id, attributes)
+        except KlaviyoInputError as exc:
+            title = "Conflict." if exc.status == 409 else "Invalid input."
+            return error(
+                exc.status, exc.code, title, exc.detail, pointer=exc.pointer, meta=exc.meta
+            )
+        if updated is None:
+            return _no_profile(request)
+        return document(profile_json(request, updated), {"self": str(request.url)})
+
+    async def profile_lists(request: Request) -> Response:
+        found = state.get(request.path_params["profile_id"])
+        if found is None:
+            return _no_profile(request)
+        try:
+            page, links = _paginate(request, state.lists_of(found), lambda k: (k.id,), default=10)
+        except QueryError as exc:
+            return invalid(exc.detail, parameter=exc.parameter)
+        return document([list_json(request, k) for k in page], links)
+
+    async def lists(request: Request) -> Response:
+        try:
+            conditions = parse_filter(request.query_params.get("filter"), LIST_FILTERS)
+            with state.lock:
+                items = sorted(state.lists.values(), key=lambda k: k.id)
+            for cond in conditions:
+                values = cond.value if cond.op == "any" else [cond.value]
+                items = [k for k in items if str(getattr(k, cond.field)) in map(str, values)]
+            page, links = _paginate(request, items, lambda k: (k.id,), default=10)
+        except QueryError as exc:
+            return invalid(exc.detail, parameter=exc.parameter)
+        return document([list_json(request, k) for k in page], links)
+
+    async def events(request: Request) -> Response:
+        try:
+            conditions = parse_filter(request.query_params.get("filter"), EVENT_FILTERS)
+            include = _include(request, {"metric"})
+            sort = _sort(request, "datetime", ("datetime", "timestamp"))
+            found = state.events_where(conditions)
+            descending = sort.startswith("-")
+            if descending:
+                found.reverse()
+
+            def key(e: Event) -> tuple[str, ...]:
+                return (iso(e.datetime) or "", e.id)
+
+            page, links = _paginate(request, found, key, default=20, descending=descending)
+        except QueryError as exc:
+            return invalid(exc.detail, parameter=exc.parameter)
+        body: dict[str, Any] = {"data": [event_json(request, e) for e in page], "links": links}
+        if include:
+            with state.lock:
+                metrics = [
+                    state.metrics[i]
+                    for i in sorted({e.metric_id for e in page})
+                    if i in state.metrics
+                ]
+            body["included"] = [
+                {
+                    "type": "metric",
+                    "id": m.id,
+                    "attributes": {"name": m.name, "integration": {"name": m.integration}},
+                }
+                for m in metrics
+            ]
+        return json_response(body, media_type=JSONAPI)
+
+    async def deletion_job(request: Request) -> Response:
+        try:
+            data = (await json_object(request)).get("data")
+        except InvalidBody as exc:
+            return invalid(str(exc))
+        if not isinstance(data, dict) or data.get("type") != DELETION:
+            return invalid(f"The resource type must be '{DELETION}'.", pointer="/data/type")
+        subject = _dig(data, "attributes", "profile", "data")
+        if not isinstance(subject, dict):
+            return invalid("A profile is required.", pointer="/data/attributes/profile")
+        attributes = subject.get("attributes") or {}
+        given = {
+            "id": subject.get("id")
+            or (attributes.get("id") if isinstance(attributes, dict) else None),
+            "email": attributes.get("email") if isinstance(attributes, dict) else None,
+            "phone_number": attributes.get("phone_number")
+            if isinstance(attributes, dict)
+            else None,
+        }
+        present = {k: v for k, v in given.items() if v}
+        if len(present) != 1 or not all(isinstance(v, str) for v in present.values()):
+            return invalid(
+                "Exactly one profile identifier (id, email or phone_number) is required.",
+                pointer="/data/attributes/profile/data",
+            )
+        ((kind, value),) = present.items()
+        matched = state.find(kind, value)
+        subjects = [p.id for p in matched] or [f"{kind}:{value.lower()}"]
+        for subject_id in subjects:
+            state.calls.record_effect("deletion_requested", subject_id)
+        state.request_deletion(kind, value)
+        return Response(status_code=202)
+
+    async def read_profiles(request: Request, job_type: str) -> list[str] | Response:
+        try:
+            data = (await json_object(request)).get("data")
+        except InvalidBody as exc:
+            return invalid(str(exc))
+        if not isinstance(data, dict) or data.get("type") != job_type:
+            return invalid(f"The resource type must be '{job_type}'.", pointer="/data/type")
+        items = _dig(data, "attributes", "profiles", "data")
+        if not isinstance(items, list) or not 1 <= len(items) <= 100:
+            return invalid(
+                "Between 1 and 100 profiles are required.", pointer="/data/attributes/profiles/data"
+            )
+        emails = []
+        for index, item in enumerate(items):
+            email = _dig(item, "attributes", "email")
+            phone = _dig(item, "attributes", "phone_number")
+            pointer = f"/data/attributes/profiles/data/{index}/attributes"
+            if job_type == UNSUBSCRIBE and email is None and isinstance(phone, str):
+                if not E164.match(phone):
+                    return invalid("Invalid phone number format.", pointer=pointer)
+                continue
+            if not isinstance(email, str) or not EMAIL_PATTERN.match(email):
+                return invalid("Invalid email address.", pointer=f"{pointer}/email")
+            emails.append(email)
+        return emails
+
+    def effects(kind: str, emails: list[str]) -> None:
+        for email in emails:
+            matched = state.find("email", email)
+            for subject in [p.id for p in matched] or [f"email:{email.lower()}"]:
+                state.calls.record_effect(kind, subject)
+
+    def bulk_create(job_type: str, kind: str) -> Callable[[Request], Any]:
+        async def handler(request: Request) -> Response:
+            emails = await read_profiles(request, job_type)
+            if isinstance(emails, Response):
+                return emails
+            effects(kind, emails)
+            job = state.create_bulk_job(job_type, emails)
+            return document(
+                job_json(request, job),
+                {"self": job_json(request, job)["links"]["self"]},
+                status=202,
+            )
+
+        return handler
+
+    def bulk_get(job_type: str) -> Callable[[Request], Any]:
+        async def handler(request: Request) -> Response:
+            job = state.bulk_job(job_type, request.path_params["job_id"])
+            if job is None:
+                return not_found(
+                    f"A {job_type} with id {request.path_params['job_id']} does not exist."
+                )
+            return document(job_json(request, job), {"self": str(request.url)})
+
+        return handler
+
+    async def unsubscribe(request: Request) -> Response:
+        emails = await read_profiles(request, UNSUBSCRIBE)
+        if isinstance(emails, Response):
+            return emails
+        body = await json_object(request)
+        list_id = _dig(body, "data", "relationships", "list", "data", "id")
+        if list_id is not None:
+            with state.lock:
+                known = list_id in state.lists
+            if not known:
+                return not_found(f"A list with id {list_id} does not exist.")
+        effects("unsubscribe_requested", emails)
+        state.unsubscribe(emails, list_id)
+        return Response(status_code=202)
+
+    create, delete = SUPPRESSION_CREATE + "s", SUPPRESSION_DELETE + "s"
+    routes = [
+        emulator.route("GET", "/api/profiles", profiles),
+        emulator.route("GET", "/api/profiles/{profile_id}", profile),
+        emulator.route("PATCH", "/api/profiles/{profile_id}", patch_profile),
+        emulator.route("GET", "/api/profiles/{profile_id}/lists", profile_lists),
+        emulator.route("GET", "/api/lists", lists),
+        emulator.route("GET", "/api/events", events),
+        emulator.route("POST", "/api/data-privacy-deletion-jobs", deletion_job),
+        emulator.route(
+            "POST", f"/api/{create}", bulk_create(SUPPRESSION_CREATE, "suppression_requested")
+        ),
+        emulator.route("GET", f"/api/{create}/{{job_id}}", bulk_get(SUPPRESSION_CREATE)),
+        emulator.route(
+            "POST", f"/api/{delete}", bulk_create(SUPPRESSION_DELETE, "unsuppression_requested")
+        ),
+        emulator.route("GET", f"/api/{delete}/{{job_id}}", bulk_get(SUPPRESSION_DELETE)),
+        emulator.route("POST", f"/api/{UNSUBSCRIBE}s", unsubscribe),
+    ]
+    return emulator.app(routes)
+
+
+_LOCATION = (
+    "address1", "address2", "city", "country", "latitude", "longitude", "region", "zip",
+    "timezone", "ip",
+)  # fmt: skip
+
+
+def _check_additional(request: Request) -> None:
+    extra = sparse_fields(request.query_params.get("additional-fields[profile]")) or set()
+    unknown = extra - {"subscriptions", "predictive_analytics"}
+    if unknown:
+        raise QueryError(
+            f"'{sorted(unknown)[0]}' is not a valid additional field.",
+            parameter="additional-fields[profile]",
+        )
+
+
+def _sort(request: Request, default: str, allowed: tuple[str, ...]) -> str:
+    sort = request.query_params.get("sort", default)
+    if sort.lstrip("-") not in allowed:
+        raise QueryError(f"'{sort}' is not a valid sort field.", parameter="sort")
+    return sort
+
+
+def _include(request: Request, allowed: set[str]) -> set[str]:
+    include = sparse_fields(request.query_params.get("include")) or set()
+    if include - allowed:
+        raise QueryError(f"Only {', '.join(sorted(allowed))} can be included.", parameter="include")
+    return include
+
+
+def _no_profile(request: Request) -> Response:
+    return not_found(f"A profile with id {request.path_params['profile_id']} does not exist.")
+
+
+def _dig(data: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _subscriptions(profile: Profile) -> dict[str, Any]:
+    """``attributes.subscriptions`` in the shape of revision 2024-10-15."""
+    stamp = iso(profile.consent_timestamp)
+    return {
+        "email": {
+            "marketing": {
+                "can_receive_email_marketing": profile.email_consent == "SUBSCRIBED"
+                and not profile.suppressions,
+                "consent": profile.email_consent,
+                "consent_timestamp": stamp,
+                "last_updated": stamp,
+                "method": "API" if stamp else None,
+                "method_detail": None,
+                "custom_method_detail": None,
+                "double_optin": None,
+                "suppression": [dict(s) for s in profile.suppressions],
+                "list_suppressions": [],
+            }
+        },
+        "sms": {
+            "marketing": {
+                "can_receive_sms_marketing": False,
+                "consent": "NEVER_SUBSCRIBED",
+                "consent_timestamp": None,
+                "method": None,
+                "method_detail": None,
+                "last_updated": None,
+            },
+            "transactional": None,
+        },
+        "mobile_push": None,
+    }
