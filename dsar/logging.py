@@ -77,7 +77,9 @@ DENY_KEYS: frozenset[str] = frozenset(
 # Keys structlog itself owns: never redacted by key (their *content* is still scanned).
 _STRUCTURAL_KEYS = frozenset({"event", "level", "timestamp", "logger", "exception", "exc_info"})
 
-_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_EMAIL = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+", re.IGNORECASE
+)
 # IBAN: two letters, two check digits, 11-30 alphanumerics, optionally grouped by spaces.
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,30}\b")
 # Card-like: 13-19 digits, optionally grouped by spaces or dashes.
@@ -195,6 +197,8 @@ def configure_logging(
     dsar_logger.handlers[:] = [handler]
     dsar_logger.setLevel(level.upper())
     dsar_logger.propagate = False
+    # httpx logs every request URL at INFO; query strings may carry identities.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     for name in extra_loggers:
         other = logging.getLogger(name)
         other.handlers[:] = [h for h in other.handlers if not isinstance(h, _EngineHandler)]

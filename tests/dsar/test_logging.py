@@ -75,3 +75,9 @@ class TestRedaction:
     def test_ordinary_facts_are_left_alone(self, text: str) -> None:
         """Dates, ids and small numbers are not mistaken for phone numbers."""
         assert redact_text(text) == text
+
+
+def test_percent_encoded_addresses_in_urls_are_masked() -> None:
+    """Request URLs carry e-mails as %40; they are masked like any other address."""
+    url = "GET /admin/api/2025-07/customers/search.json?query=email:maria.muster%40example.com"
+    assert "muster" not in redact_text(url)
