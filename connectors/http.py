@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -58,6 +59,14 @@ HTTPX_ERRORS: tuple[type[Exception], ...] = (
 _PERMANENT_5XX = frozenset({501, 505, 506, 508, 510})
 
 
+def _redact_httpx_log() -> None:
+    from dsar.logging import RedactingFilter
+
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+        logger.addFilter(RedactingFilter())
+
+
 def build_client(
     *,
     processor: str,
@@ -70,9 +79,13 @@ def build_client(
 ) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` for one processor; ``transport`` lets tests swap the network.
 
+    httpx's own request log lines (URLs whose query strings may hold an e-mail address) are
+    masked by the engine's redacting filter before any handler sees them.
+
     Redirects are not followed: a processor API that redirects is misconfigured, and following
     it would send the credentials to another address.
     """
+    _redact_httpx_log()
     return httpx.AsyncClient(
         base_url=base_url,
         headers={"User-Agent": f"{USER_AGENT} ({processor})", **headers},
