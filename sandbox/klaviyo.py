@@ -8,8 +8,8 @@ header (else 400). Routes: ``/api/profiles`` (filter, sort, sparse fields, curso
 ``GET .../{id}`` to poll), ``/api/profile-subscription-bulk-delete-jobs`` (202, no body).
 
 Profiles show ``attributes.subscriptions`` (consent and ``email.marketing.suppression``) only
-when asked with ``additional-fields[profile]=subscriptions``, as Klaviyo does. Lists follow
-``links.next``, a full URL carrying ``page[cursor]``. Rate limits are fixed windows per
+when asked with ``additional-fields[profile]=subscriptions``, as Klaviyo does. Collections
+page by ``links.next``, a full URL carrying ``page[cursor]``. Rate limits are fixed windows per
 endpoint (:class:`~sandbox.ratelimit.FixedWindows`); answers carry ``RateLimit-Limit``,
 ``RateLimit-Remaining`` and ``RateLimit-Reset`` (the tighter of the two windows).
 """
@@ -17,11 +17,9 @@ endpoint (:class:`~sandbox.ratelimit.FixedWindows`); answers carry ``RateLimit-L
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any, TypeVar
-from urllib.parse import urlencode
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -31,22 +29,29 @@ from sandbox.config import EmulatorConfig
 from sandbox.credentials import KLAVIYO_API_KEY
 from sandbox.emulator import Emulator, InvalidBody, json_object, json_response, whole_seconds
 from sandbox.faults import FaultInjector
+from sandbox.klaviyo_documents import (
+    JSONAPI,
+    document,
+    error,
+    event_json,
+    invalid,
+    job_json,
+    list_json,
+    not_found,
+    paginate,
+    profile_json,
+)
 from sandbox.klaviyo_query import (
     QueryError,
-    decode_cursor,
-    encode_cursor,
-    page_size,
     parse_filter,
     sparse_fields,
 )
 from sandbox.klaviyo_state import (
     E164,
     EMAIL_PATTERN,
-    BulkJob,
     Event,
     KlaviyoInputError,
     KlaviyoState,
-    KList,
     Profile,
     iso,
 )
@@ -54,7 +59,6 @@ from sandbox.ratelimit import FixedWindows, KlaviyoLimits, Limiter, NoLimit
 
 __all__ = ["KlaviyoState", "KlaviyoVendor", "create_klaviyo_app"]
 
-JSONAPI = "application/vnd.api+json"
 _REVISION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.pre)?$")
 _IDENTIFIERS = ("equals", "any")
 _DATES = ("greater-than", "greater-or-equal", "less-than", "less-or-equal")
@@ -77,43 +81,6 @@ SUPPRESSION_CREATE = "profile-suppression-bulk-create-job"
 SUPPRESSION_DELETE = "profile-suppression-bulk-delete-job"
 UNSUBSCRIBE = "profile-subscription-bulk-delete-job"
 DELETION = "data-privacy-deletion-job"
-
-_T = TypeVar("_T")
-
-
-def error(
-    status: int,
-    code: str,
-    title: str,
-    detail: str,
-    *,
-    pointer: str | None = None,
-    parameter: str | None = None,
-    headers: dict[str, str] | None = None,
-    meta: dict[str, Any] | None = None,
-) -> Response:
-    """A JSON:API error document with one error, as Klaviyo writes them."""
-    item: dict[str, Any] = {
-        "id": str(uuid.uuid4()),
-        "status": status,
-        "code": code,
-        "title": title,
-        "detail": detail,
-        "source": {"parameter": parameter} if parameter else {"pointer": pointer or "/data/"},
-    }
-    if meta:
-        item["meta"] = meta
-    return json_response({"errors": [item]}, status=status, media_type=JSONAPI, headers=headers)
-
-
-def invalid(detail: str, *, pointer: str | None = None, parameter: str | None = None) -> Response:
-    """400 ``invalid``."""
-    return error(400, "invalid", "Invalid input.", detail, pointer=pointer, parameter=parameter)
-
-
-def not_found(detail: str) -> Response:
-    """404 ``not_found``."""
-    return error(404, "not_found", "Not found.", detail)
 
 
 class KlaviyoVendor:
@@ -180,49 +147,6 @@ class KlaviyoVendor:
         )
 
 
-def _paginate(
-    request: Request,
-    items: Sequence[_T],
-    key: Callable[[_T], tuple[str, ...]],
-    *,
-    default: int,
-    descending: bool = False,
-) -> tuple[list[_T], dict[str, str | None]]:
-    """One page of ``items`` (already in order) and the top-level ``links``."""
-    size = page_size(request.query_params.get("page[size]"), default=default, maximum=100)
-    cursor = decode_cursor(request.query_params.get("page[cursor]"))
-
-    def beyond(item: _T, mark: tuple[str, ...]) -> bool:
-        return key(item) < mark if descending else key(item) > mark
-
-    if cursor is None:
-        window, page = list(items), list(items[:size])
-    elif cursor[0] == "p":
-        window = [i for i in items if not beyond(i, cursor[1:]) and key(i) != cursor[1:]]
-        page = window[-size:]
-    else:
-        window = [i for i in items if beyond(i, cursor[1:])]
-        page = window[:size]
-    base = f"{request.url.scheme}://{request.url.netloc}{request.url.path}"
-    params = [(k, v) for k, v in request.query_params.multi_items() if k != "page[cursor]"]
-
-    def link(cursor_key: tuple[str, ...] | None) -> str:
-        extra = [("page[cursor]", encode_cursor(cursor_key))] if cursor_key else []
-        query = urlencode(params + extra)
-        return f"{base}?{query}" if query else base
-
-    has_next = bool(page) and key(page[-1]) != key(items[-1])
-    has_prev = bool(page) and key(page[0]) != key(items[0])
-    links = {
-        "self": str(request.url),
-        "first": link(None),
-        "last": None,
-        "prev": link(("p", *key(page[0]))) if has_prev else None,
-        "next": link(("n", *key(page[-1]))) if has_next else None,
-    }
-    return page, links
-
-
 def create_klaviyo_app(
     state: KlaviyoState,
     config: EmulatorConfig | None = None,
@@ -246,107 +170,6 @@ def create_klaviyo_app(
         settle=state.settle,
     )
 
-    def base(request: Request) -> str:
-        return f"{request.url.scheme}://{request.url.netloc}"
-
-    def profile_json(request: Request, profile: Profile) -> dict[str, Any]:
-        root = base(request)
-        attributes: dict[str, Any] = {
-            "email": profile.email,
-            "phone_number": profile.phone_number,
-            "external_id": profile.external_id,
-            "anonymous_id": None,
-            "first_name": profile.first_name,
-            "last_name": profile.last_name,
-            "organization": profile.organization,
-            "locale": profile.locale,
-            "title": profile.title,
-            "image": profile.image,
-            "created": iso(profile.created),
-            "updated": iso(profile.updated),
-            "last_event_date": iso(profile.last_event_date),
-            "location": {k: profile.location.get(k) for k in _LOCATION},
-            "properties": dict(profile.properties),
-        }
-        extra = sparse_fields(request.query_params.get("additional-fields[profile]")) or set()
-        if "subscriptions" in extra:
-            attributes["subscriptions"] = _subscriptions(profile)
-        wanted = sparse_fields(request.query_params.get("fields[profile]"))
-        if wanted is not None:
-            attributes = {k: v for k, v in attributes.items() if k in wanted}
-        own = f"{root}/api/profiles/{profile.id}"
-        return {
-            "type": "profile",
-            "id": profile.id,
-            "attributes": attributes,
-            "relationships": {
-                rel: {"links": {"self": f"{own}/relationships/{rel}", "related": f"{own}/{rel}"}}
-                for rel in ("lists", "segments")
-            },
-            "links": {"self": own},
-        }
-
-    def list_json(request: Request, item: KList) -> dict[str, Any]:
-        own = f"{base(request)}/api/lists/{item.id}"
-        return {
-            "type": "list",
-            "id": item.id,
-            "attributes": {
-                "name": item.name,
-                "created": iso(item.created),
-                "updated": iso(item.updated),
-                "opt_in_process": item.opt_in_process,
-            },
-            "relationships": {
-                "profiles": {
-                    "links": {"self": f"{own}/relationships/profiles", "related": f"{own}/profiles"}
-                },
-            },
-            "links": {"self": own},
-        }
-
-    def event_json(request: Request, event: Event) -> dict[str, Any]:
-        root = base(request)
-        return {
-            "type": "event",
-            "id": event.id,
-            "attributes": {
-                "timestamp": int(event.datetime.timestamp()),
-                "event_properties": dict(event.properties),
-                "datetime": iso(event.datetime),
-                "uuid": event.uuid,
-            },
-            "relationships": {
-                "profile": {
-                    "data": {"type": "profile", "id": event.profile_id},
-                    "links": {"related": f"{root}/api/profiles/{event.profile_id}"},
-                },
-                "metric": {
-                    "data": {"type": "metric", "id": event.metric_id},
-                    "links": {"related": f"{root}/api/metrics/{event.metric_id}"},
-                },
-            },
-            "links": {"self": f"{root}/api/events/{event.id}"},
-        }
-
-    def job_json(request: Request, job: BulkJob) -> dict[str, Any]:
-        return {
-            "type": job.type,
-            "id": job.id,
-            "attributes": {
-                "status": job.status,
-                "created_at": iso(job.created_at),
-                "total_count": len(job.emails),
-                "completed_count": job.completed_count,
-                "skipped_count": job.skipped_count,
-                "completed_at": iso(job.completed_at),
-            },
-            "links": {"self": f"{base(request)}/api/{job.type}s/{job.id}"},
-        }
-
-    def document(data: Any, links: dict[str, Any], status: int = 200) -> Response:
-        return json_response({"data": data, "links": links}, status=status, media_type=JSONAPI)
-
     async def profiles(request: Request) -> Response:
         try:
             conditions = parse_filter(request.query_params.get("filter"), PROFILE_FILTERS)
@@ -361,9 +184,7 @@ def create_klaviyo_app(
                 return (text or "", p.id)
 
             found.sort(key=key, reverse=sort.startswith("-"))
-            page, links = _paginate(
-                request, found, key, default=20, descending=sort.startswith("-")
-            )
+            page, links = paginate(request, found, key, default=20, descending=sort.startswith("-"))
         except QueryError as exc:
             return invalid(exc.detail, parameter=exc.parameter)
         return document([profile_json(request, p) for p in page], links)
@@ -408,7 +229,7 @@ def create_klaviyo_app(
         if found is None:
             return _no_profile(request)
         try:
-            page, links = _paginate(request, state.lists_of(found), lambda k: (k.id,), default=10)
+            page, links = paginate(request, state.lists_of(found), lambda k: (k.id,), default=10)
         except QueryError as exc:
             return invalid(exc.detail, parameter=exc.parameter)
         return document([list_json(request, k) for k in page], links)
@@ -421,7 +242,7 @@ def create_klaviyo_app(
             for cond in conditions:
                 values = cond.value if cond.op == "any" else [cond.value]
                 items = [k for k in items if str(getattr(k, cond.field)) in map(str, values)]
-            page, links = _paginate(request, items, lambda k: (k.id,), default=10)
+            page, links = paginate(request, items, lambda k: (k.id,), default=10)
         except QueryError as exc:
             return invalid(exc.detail, parameter=exc.parameter)
         return document([list_json(request, k) for k in page], links)
@@ -439,7 +260,7 @@ def create_klaviyo_app(
             def key(e: Event) -> tuple[str, ...]:
                 return (iso(e.datetime) or "", e.id)
 
-            page, links = _paginate(request, found, key, default=20, descending=descending)
+            page, links = paginate(request, found, key, default=20, descending=descending)
         except QueryError as exc:
             return invalid(exc.detail, parameter=exc.parameter)
         body: dict[str, Any] = {"data": [event_json(request, e) for e in page], "links": links}
@@ -588,12 +409,6 @@ def create_klaviyo_app(
     return emulator.app(routes)
 
 
-_LOCATION = (
-    "address1", "address2", "city", "country", "latitude", "longitude", "region", "zip",
-    "timezone", "ip",
-)  # fmt: skip
-
-
 def _check_additional(request: Request) -> None:
     extra = sparse_fields(request.query_params.get("additional-fields[profile]")) or set()
     unknown = extra - {"subscriptions", "predictive_analytics"}
@@ -628,37 +443,3 @@ def _dig(data: Any, *path: str) -> Any:
             return None
         data = data.get(key)
     return data
-
-
-def _subscriptions(profile: Profile) -> dict[str, Any]:
-    """``attributes.subscriptions`` in the shape of revision 2024-10-15."""
-    stamp = iso(profile.consent_timestamp)
-    return {
-        "email": {
-            "marketing": {
-                "can_receive_email_marketing": profile.email_consent == "SUBSCRIBED"
-                and not profile.suppressions,
-                "consent": profile.email_consent,
-                "consent_timestamp": stamp,
-                "last_updated": stamp,
-                "method": "API" if stamp else None,
-                "method_detail": None,
-                "custom_method_detail": None,
-                "double_optin": None,
-                "suppression": [dict(s) for s in profile.suppressions],
-                "list_suppressions": [],
-            }
-        },
-        "sms": {
-            "marketing": {
-                "can_receive_sms_marketing": False,
-                "consent": "NEVER_SUBSCRIBED",
-                "consent_timestamp": None,
-                "method": None,
-                "method_detail": None,
-                "last_updated": None,
-            },
-            "transactional": None,
-        },
-        "mobile_push": None,
-    }

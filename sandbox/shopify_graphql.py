@@ -15,14 +15,12 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from sandbox.calllog import CallLog
 from sandbox.graphql import (
     Document,
     Field,
-    FragmentSpread,
     GraphQLError,
     InlineFragment,
     Operation,
@@ -34,297 +32,10 @@ from sandbox.graphql import (
 )
 from sandbox.ratelimit import CostBucket
 from sandbox.shopify_model import Address, Customer, Order, iso
+from sandbox.shopify_schema import Context, query_cost, shape, validate
 from sandbox.shopify_state import ShopifyState
 
-
-@dataclass(frozen=True)
-class FieldDef:
-    """A schema field: its type as written, the arguments it takes and those it requires."""
-
-    type: str
-    args: tuple[str, ...] = ()
-    required: tuple[str, ...] = ()
-
-
-def _leaves(*names: str) -> dict[str, FieldDef]:
-    return {name: FieldDef("String") for name in names}
-
-
-_USER_ERROR = {**_leaves("message", "code"), "field": FieldDef("[String]")}
-_CONNECTION_ARGS = ("first", "after", "last", "before", "query", "reverse", "sortKey")
-
-SCHEMA: dict[str, dict[str, FieldDef]] = {
-    "QueryRoot": {
-        "customer": FieldDef("Customer", ("id",), ("id",)),
-        "customers": FieldDef("CustomerConnection", _CONNECTION_ARGS),
-    },
-    "Mutation": {
-        "customerRequestDataErasure": FieldDef(
-            "CustomerRequestDataErasurePayload", ("customerId",), ("customerId",)
-        ),
-        "customerCancelDataErasure": FieldDef(
-            "CustomerCancelDataErasurePayload", ("customerId",), ("customerId",)
-        ),
-        "customerEmailMarketingConsentUpdate": FieldDef(
-            "CustomerEmailMarketingConsentUpdatePayload", ("input",), ("input",)
-        ),
-        "tagsAdd": FieldDef("TagsAddPayload", ("id", "tags"), ("id", "tags")),
-        "tagsRemove": FieldDef("TagsRemovePayload", ("id", "tags"), ("id", "tags")),
-    },
-    "CustomerRequestDataErasurePayload": {
-        "customerId": FieldDef("ID"),
-        "userErrors": FieldDef("[UserError]"),
-    },
-    "CustomerCancelDataErasurePayload": {
-        "customerId": FieldDef("ID"),
-        "userErrors": FieldDef("[UserError]"),
-    },
-    "CustomerEmailMarketingConsentUpdatePayload": {
-        "customer": FieldDef("Customer"),
-        "userErrors": FieldDef("[UserError]"),
-    },
-    "TagsAddPayload": {"node": FieldDef("Node"), "userErrors": FieldDef("[UserError]")},
-    "TagsRemovePayload": {"node": FieldDef("Node"), "userErrors": FieldDef("[UserError]")},
-    "UserError": _USER_ERROR,
-    "Node": {"id": FieldDef("ID")},
-    "Customer": {
-        **_leaves(
-            "id",
-            "legacyResourceId",
-            "email",
-            "firstName",
-            "lastName",
-            "displayName",
-            "phone",
-            "note",
-            "state",
-            "verifiedEmail",
-            "createdAt",
-            "updatedAt",
-            "numberOfOrders",
-        ),
-        "tags": FieldDef("[String]"),
-        "amountSpent": FieldDef("MoneyV2"),
-        "emailMarketingConsent": FieldDef("CustomerEmailMarketingConsentState"),
-        "smsMarketingConsent": FieldDef("CustomerSmsMarketingConsentState"),
-        "defaultAddress": FieldDef("MailingAddress"),
-        "addresses": FieldDef("[MailingAddress]", ("first",)),
-        "orders": FieldDef("OrderConnection", _CONNECTION_ARGS),
-    },
-    "CustomerEmailMarketingConsentState": _leaves(
-        "marketingState", "marketingOptInLevel", "consentUpdatedAt"
-    ),
-    "CustomerSmsMarketingConsentState": _leaves(
-        "marketingState", "marketingOptInLevel", "consentUpdatedAt", "consentCollectedFrom"
-    ),
-    "MoneyV2": _leaves("amount", "currencyCode"),
-    "MoneyBag": {"shopMoney": FieldDef("MoneyV2")},
-    "MailingAddress": _leaves(
-        "id",
-        "firstName",
-        "lastName",
-        "name",
-        "company",
-        "address1",
-        "address2",
-        "city",
-        "province",
-        "provinceCode",
-        "country",
-        "countryCodeV2",
-        "zip",
-        "phone",
-    ),
-    "Attribute": _leaves("key", "value"),
-    "Order": {
-        **_leaves(
-            "id",
-            "legacyResourceId",
-            "name",
-            "email",
-            "phone",
-            "createdAt",
-            "processedAt",
-            "closedAt",
-            "cancelledAt",
-            "displayFinancialStatus",
-            "displayFulfillmentStatus",
-            "note",
-            "clientIp",
-        ),
-        "totalPriceSet": FieldDef("MoneyBag"),
-        "billingAddress": FieldDef("MailingAddress"),
-        "shippingAddress": FieldDef("MailingAddress"),
-        "customAttributes": FieldDef("[Attribute]"),
-        "customer": FieldDef("Customer"),
-    },
-    "PageInfo": _leaves("hasNextPage", "hasPreviousPage", "startCursor", "endCursor"),
-    "CustomerConnection": {
-        "edges": FieldDef("[CustomerEdge]"),
-        "nodes": FieldDef("[Customer]"),
-        "pageInfo": FieldDef("PageInfo"),
-    },
-    "CustomerEdge": {"cursor": FieldDef("String"), "node": FieldDef("Customer")},
-    "OrderConnection": {
-        "edges": FieldDef("[OrderEdge]"),
-        "nodes": FieldDef("[Order]"),
-        "pageInfo": FieldDef("PageInfo"),
-    },
-    "OrderEdge": {"cursor": FieldDef("String"), "node": FieldDef("Order")},
-}
-
-#: Types a fragment on an interface type may narrow to.
-_POSSIBLE = {"Node": {"Node", "Customer", "Order"}}
-
-
-def _base(type_name: str) -> str:
-    return type_name.strip("[]!")
-
-
-def _validate(
-    selections: tuple[Selection, ...], type_name: str, doc: Document, seen: frozenset[str]
-) -> list[GraphQLError]:
-    errors: list[GraphQLError] = []
-    fields = SCHEMA[type_name]
-    for sel in selections:
-        if isinstance(sel, InlineFragment):
-            cond = sel.type_condition or type_name
-            if cond not in SCHEMA:
-                errors.append(
-                    GraphQLError(f"No such type {cond}, so it can't be a fragment condition")
-                )
-            else:
-                errors += _validate(sel.selections, cond, doc, seen)
-            continue
-        if isinstance(sel, FragmentSpread):
-            fragment = doc.fragments.get(sel.name)
-            if fragment is None:
-                errors.append(
-                    GraphQLError(
-                        f"Fragment {sel.name} was used, but not defined",
-                        line=sel.line,
-                        column=sel.column,
-                    )
-                )
-            elif sel.name not in seen and fragment.type_condition in SCHEMA:
-                errors += _validate(
-                    fragment.selections, fragment.type_condition, doc, seen | {sel.name}
-                )
-            continue
-        errors += _validate_field(sel, type_name, fields, doc, seen)
-    return errors
-
-
-def _validate_field(
-    sel: Field, type_name: str, fields: dict[str, FieldDef], doc: Document, seen: frozenset[str]
-) -> list[GraphQLError]:
-    at = {"line": sel.line, "column": sel.column}
-    if sel.name == "__typename":
-        return []
-    definition = fields.get(sel.name)
-    if definition is None:
-        message = f"Field '{sel.name}' doesn't exist on type '{type_name}'"
-        return [GraphQLError(message, code="undefinedField", **at)]
-    errors = [
-        GraphQLError(
-            f"Field '{sel.name}' doesn't accept argument '{arg}'", code="argumentNotAccepted", **at
-        )
-        for arg in sel.arguments
-        if arg not in definition.args
-    ]
-    missing = [arg for arg in definition.required if arg not in sel.arguments]
-    if missing:
-        errors.append(
-            GraphQLError(
-                f"Field '{sel.name}' is missing required arguments: {', '.join(missing)}",
-                code="missingRequiredArguments",
-                **at,
-            )
-        )
-    target = _base(definition.type)
-    if target in SCHEMA and not sel.selections:
-        errors.append(
-            GraphQLError(
-                f"Field must have selections (field '{sel.name}' returns {target} but has no "
-                f"selections. Did you mean '{sel.name} {{ ... }}'?)",
-                code="selectionMismatch",
-                **at,
-            )
-        )
-    elif target not in SCHEMA and sel.selections:
-        errors.append(
-            GraphQLError(
-                f"Selections can't be made on scalars (field '{sel.name}' returns {target} but has "
-                "selections)",
-                code="selectionMismatch",
-                **at,
-            )
-        )
-    elif sel.selections:
-        errors += _validate(sel.selections, target, doc, seen)
-    return errors
-
-
-def _cost(selections: tuple[Selection, ...], type_name: str, doc: Document, depth: int = 0) -> int:
-    if depth > 10:
-        return 0
-    total = 0
-    for sel in selections:
-        if isinstance(sel, InlineFragment):
-            total += _cost(sel.selections, sel.type_condition or type_name, doc, depth + 1)
-        elif isinstance(sel, FragmentSpread):
-            fragment = doc.fragments[sel.name]
-            total += _cost(fragment.selections, fragment.type_condition, doc, depth + 1)
-        elif sel.name != "__typename":
-            target = _base(SCHEMA[type_name][sel.name].type)
-            if target not in SCHEMA:
-                continue
-            inner = _cost(sel.selections, target, doc, depth + 1)
-            first = sel.arguments.get("first")
-            size = first if isinstance(first, int) else 10
-            total += 2 + size * inner if target.endswith("Connection") else 1 + inner
-    return total
-
-
-# --- execution ------------------------------------------------------------------------------
-
 Resolver = Callable[[ShopifyState, dict[str, Any], CallLog], Any]
-
-
-def _shape(value: Any, selections: tuple[Selection, ...], ctx: _Context) -> Any:
-    if value is None or not selections:
-        return value
-    if isinstance(value, list):
-        return [_shape(item, selections, ctx) for item in value]
-    out: dict[str, Any] = {}
-    for sel in selections:
-        if isinstance(sel, Field):
-            if sel.name == "__typename":
-                out[sel.key] = value["__typename"]
-                continue
-            raw = value.get(sel.name)
-            if callable(raw):
-                raw = raw(resolve(sel.arguments, ctx.variables))
-            out[sel.key] = _shape(raw, sel.selections, ctx)
-            continue
-        if isinstance(sel, InlineFragment):
-            cond, inner = sel.type_condition, sel.selections
-        else:
-            fragment = ctx.doc.fragments[sel.name]
-            cond, inner = fragment.type_condition, fragment.selections
-        if (
-            cond is None
-            or cond == value["__typename"]
-            or value["__typename"] in _POSSIBLE.get(cond, ())
-        ):
-            out.update(_shape(value, inner, ctx))
-    return out
-
-
-@dataclass
-class _Context:
-    doc: Document
-    variables: dict[str, Any]
 
 
 _GID = re.compile(r"^gid://shopify/(\w+)/(\d+)$")
@@ -635,7 +346,7 @@ def execute(
         doc = parse(str(body["query"]))
         operation = _operation(doc, body.get("operationName"))
         root = "QueryRoot" if operation.kind == "query" else "Mutation"
-        errors = _validate(operation.selections, root, doc, frozenset())
+        errors = validate(operation.selections, root, doc, frozenset())
         declared = {v.name for v in operation.variables}
         owner = operation.name or f"anonymous {operation.kind}"
         errors += [
@@ -654,18 +365,18 @@ def execute(
     requested = (
         10 * len(_top_fields(operation.selections, doc))
         if root == "Mutation"
-        else max(1, _cost(operation.selections, root, doc))
+        else max(1, query_cost(operation.selections, root, doc))
     )
     if not bucket.spend(requested):
         cost = _cost_extension(requested, 0, bucket)
         return {"errors": [THROTTLED], "extensions": cost}, True
-    ctx = _Context(doc, variables)
+    ctx = Context(doc, variables)
     data: dict[str, Any] = {}
     failures: list[dict[str, Any]] = []
     for sel in _top_fields(operation.selections, doc):
         try:
             value = ROOTS[root][sel.name](state, resolve(sel.arguments, variables), calls)
-            data[sel.key] = _shape(value, sel.selections, ctx)
+            data[sel.key] = shape(value, sel.selections, ctx)
         except GraphQLError as exc:
             data[sel.key] = None
             failures.append({**exc.to_json(), "path": [sel.key]})
