@@ -470,17 +470,16 @@ def request_extend(
     as_json: JsonOpt = False,
 ) -> None:
     """Extend the deadline (Art. 12(3) GDPR: two further months; CCPA: to 90 days)."""
-    from dsar.service import extend_request, get_request, register_for
+    from dsar.service import extend_request, get_request, register_for, send_extension_notice
 
     with domain_errors(), db_session() as session:
         request = get_request(session, request_id)
+        register = register_for(request.controller)
         extend_request(
-            session,
-            request=request,
-            register=register_for(request.controller),
-            reason=reason,
-            actor="staff:cli",
+            session, request=request, register=register, reason=reason, actor="staff:cli"
         )
+        session.commit()
+        send_extension_notice(session, request=request, register=register)
         payload = _request_payload(request)
     if as_json:
         print_json(payload)

@@ -233,6 +233,40 @@ def extend_request(
     return request
 
 
+def send_extension_notice(session: Session, *, request: Request, register: Register) -> None:
+    """Tell the subject of the extension and its reasons (Art. 12(3): within the first month).
+
+    Recorded as a Notice (sent once, however often this runs) and as
+    ``extension_notified_at`` on the request.
+    """
+    from dsar.notify import mailer_from_settings, render, send_notice
+
+    subject, body = render(
+        "extension",
+        request.language,
+        controller=register.controller,
+        reference=request.id,
+        kind=request.kind.value,
+        received_on=request.received_on,
+        new_due_date=request.extended_due_date,
+        reasons=request.extension_reason,
+        regime=request.regime.value,
+    )
+    notice = send_notice(
+        session,
+        request_id=request.id,
+        recipient="subject",
+        purpose="extension",
+        to=request.email,
+        subject=subject,
+        body=body,
+        mailer=mailer_from_settings(),
+        commit=True,
+    )
+    request.extension_notified_at = notice.sent_at
+    session.add(request)
+
+
 def withdraw_request(session: Session, *, request: Request, actor: str) -> Request:
     """The subject takes the request back; open steps are not carried out any further."""
     return lifecycle.transition(

@@ -193,7 +193,7 @@ class TestRequests:
         assert code == 2
         assert "no request" in err
 
-    def test_extend_sets_extended_due_date(self) -> None:
+    def test_extend_sets_extended_due_date(self, dsar_home: Path) -> None:
         """Art. 12(3): extension to three months from receipt."""
         payload = self._submit("--received", "2026-03-05T10:00:00+01:00")
         code, out, err = run(
@@ -203,6 +203,9 @@ class TestRequests:
         extended = json.loads(out)
         assert (extended["extended"], extended["extended_due_date"]) == (True, "2026-06-05")
         assert extended["effective_due_date"] == "2026-06-05"
+        outbox = list((dsar_home / "outbox").glob("*.eml"))
+        assert len(outbox) == 1  # Art. 12(3): the subject is told, with reasons
+        assert "many systems" in outbox[0].read_text()
         code, _, err = run("request", "extend", payload["id"], "--reason", "again")
         assert code == 2
 
