@@ -664,6 +664,47 @@ def sandbox_up(
 
 
 # ------------------------------------------------------------------------------------------
+# dsar serve
+# ------------------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address the intake service listens on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Intake service port.")] = 8600,
+    timezone: Annotated[
+        str | None, typer.Option(help="Zone of the monitor's schedule; default: the register's.")
+    ] = None,
+) -> None:
+    """Run the intake service and all deployments in one process (single-machine default)."""
+    from dsar.settings import get_settings
+    from flows.runtime import prepare_prefect_env
+
+    settings = get_settings()
+    with domain_errors():
+        if settings.environment == "production" and not settings.webhook_secret.get_secret_value():
+            raise InputError("DSAR_WEBHOOK_SECRET must be set")
+        zone = timezone or _default_zone()
+        prepare_prefect_env(settings.home)
+        from deployments.serve import serve as run_server
+
+        out.print(f"Intake service on http://{host}:{port} (docs at /docs); deployments served.")
+        try:
+            run_server(host=host, port=port, timezone=zone)
+        except KeyboardInterrupt:
+            raise typer.Exit(0) from None
+
+
+def _default_zone() -> str:
+    from dsar.register import discover_registers, load_register
+    from dsar.service import registers_dir
+
+    for path in discover_registers(registers_dir()).values():
+        return load_register(path).controller.timezone
+    return "UTC"
+
+
+# ------------------------------------------------------------------------------------------
 # dsar demo
 # ------------------------------------------------------------------------------------------
 
@@ -680,7 +721,9 @@ def demo(
         prepare_prefect_env(get_settings().home)
         from flows.demo import run_demo
 
-        rows = run_demo(controller=controller, console=out)
+        # Piped output (CI logs, files) has no width of its own: give the tables room.
+        console = out if out.is_terminal else Console(highlight=False, width=120)
+        rows = run_demo(controller=controller, console=console)
     if any(row["status"] != "completed" for row in rows):
         raise typer.Exit(1)
 

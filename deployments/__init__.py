@@ -1,0 +1,1 @@
+"""How the engine runs: processing registers, Prefect deployments and the single-machine server."""
