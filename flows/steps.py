@@ -168,8 +168,12 @@ _CAPABILITY = {
 }
 
 
-def _begin(step_id: str) -> tuple[Step, Request] | None:
-    """Record that a step starts; ``None`` when it needs no run (done, skipped, pending)."""
+def _begin(step_id: str) -> tuple[Step, Request, bool] | None:
+    """Record that a step starts; ``None`` when it needs no run (done, skipped, pending).
+
+    The flag says whether an earlier attempt was interrupted mid-call (the step was left
+    ``running``): the processor may already have acted on it.
+    """
     with session_scope() as session:
         step = session.get(Step, step_id)
         if step is None:
@@ -183,11 +187,12 @@ def _begin(step_id: str) -> tuple[Step, Request] | None:
             step.error = f"request is {request.status.value}"
             session.add(step)
             return None
+        interrupted = step.status is StepStatus.RUNNING
         step.status = StepStatus.RUNNING
         step.attempts += 1
         step.started_at = utcnow()
         session.add(step)
-        return step, request
+        return step, request, interrupted
 
 
 def _finish(step_id: str, outcome: Outcome | None, *, result: dict[str, Any]) -> Step:
@@ -247,8 +252,17 @@ async def run_connector_step(step_id: str) -> str:
             step = session.get(Step, step_id)
             assert step is not None  # noqa: S101
             return step.status.value
-    step, request = begun
+    step, request, interrupted = begun
     try:
+        if interrupted and step.action == "erase" and await _already_gone(step, request):
+            gone = Outcome(
+                processor=step.connector,
+                action=Capability.ERASE,
+                complete=True,
+                count=0,
+                note="already erased by an interrupted earlier attempt",
+            )
+            return _finish(step_id, gone, result=_outcome_result(gone)).status.value
         outcome, result = await _call(step, request)
     except TransientError:
         raise
@@ -256,6 +270,12 @@ async def run_connector_step(step_id: str) -> str:
         record_failure(step_id, exc)
         return StepStatus.FAILED.value
     return _finish(step_id, outcome, result=result).status.value
+
+
+async def _already_gone(step: Step, request: Request) -> bool:
+    """Whether the processor no longer holds the subject (reconciling an interrupted erase)."""
+    located = await connector_for(step.connector).locate(subject_of(request))
+    return not located.found
 
 
 async def _call(step: Step, request: Request) -> tuple[Outcome | None, dict[str, Any]]:

@@ -129,6 +129,39 @@ class TestErasure:
             notices = session.exec(select(Notice).where(Notice.request_id == request_id)).all()
         assert len(notices) == len({(n.recipient, n.purpose) for n in notices})
 
+    def test_kill_after_the_processor_acted_but_before_recording_is_reconciled(
+        self, engine_env: Inbox, sandbox: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A step left `running` is checked at the processor first: no second erasure call."""
+        import time
+
+        original = steps._call
+        killed: list[str] = []
+
+        async def kill_after_erase(step: Step, request: Request) -> Any:
+            result = await original(step, request)
+            if step.action == "erase" and step.recipient == "newsletter" and not killed:
+                killed.append(step.recipient)
+                raise SystemExit("process killed before the outcome was recorded")
+            return result
+
+        monkeypatch.setattr(steps, "_call", kill_after_erase)
+        request_id = submit(RequestKind.ERASURE, MARIA_EMAIL)
+        with pytest.raises(BaseException):  # noqa: B017, PT011 - the simulated kill
+            run(request_id)
+        monkeypatch.setattr(steps, "_call", original)
+        with session_scope() as session:
+            left = session.exec(
+                select(Step).where(Step.request_id == request_id, Step.recipient == "newsletter")
+            ).one()
+        assert left.status is StepStatus.RUNNING
+        time.sleep(0.5)  # the emulators' asynchronous jobs (0.2 s) finish meanwhile
+        assert run(request_id) == "awaiting_manual"
+        box = sandbox.sandbox
+        assert box.mailchimp.calls.effects("member_deleted_permanently") == 1
+        assert box.shopify.calls.effects("erasure_requested") == 1
+        assert box.klaviyo.calls.effects("deletion_requested") == 1
+
 
 class TestIdentityGate:
     def test_unverified_requester_gets_a_challenge_and_no_data(
