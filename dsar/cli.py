@@ -487,6 +487,40 @@ def request_extend(
     out.print(f"Extended {payload['id']}: now due {payload['extended_due_date']}")
 
 
+@request_app.command("lift")
+def request_lift(
+    request_id: Annotated[str, typer.Argument(help="A completed restriction request.")],
+    reason: Annotated[str, typer.Option(help="Why the restriction ends (told to the subject).")],
+    on: Annotated[
+        str | None, typer.Option(help="Day the restriction ends, YYYY-MM-DD (default today).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Lift a restriction: the subject is told first (Art. 18(3)), then every processor."""
+    import asyncio
+
+    from dsar.service import get_request
+    from dsar.settings import get_settings
+    from flows.runtime import prepare_prefect_env
+
+    with domain_errors():
+        try:
+            lift_on = date.fromisoformat(on) if on else datetime.now(UTC).date()
+        except ValueError:
+            raise InputError(f"--on: {on!r} is not a date (YYYY-MM-DD)") from None
+        with db_session() as session:
+            request_id = get_request(session, request_id).id
+        prepare_prefect_env(get_settings().home)
+        from flows.steps import lift_restriction
+
+        lifted = asyncio.run(lift_restriction(request_id, reasons=reason, lift_on=lift_on))
+    if as_json:
+        print_json({"id": request_id, "lift_on": lift_on.isoformat(), "lifted": lifted})
+        return
+    done = ", ".join(lifted) if lifted else f"none yet (lifts on {lift_on.isoformat()})"
+    out.print(f"Subject told (Art. 18(3)). Lifted at: {done}")
+
+
 @request_app.command("withdraw")
 def request_withdraw(
     request_id: Annotated[str, typer.Argument(help="Request id.")],

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -29,7 +29,7 @@ from dsar import lifecycle
 from dsar.audit import append_event
 from dsar.db import session_scope
 from dsar.enums import RequestKind, RequestStatus, StepStatus
-from dsar.errors import DsarError, NotFoundError
+from dsar.errors import DsarError, InputError, NotFoundError
 from dsar.logging import get_logger
 from dsar.models import ManualTask, Request, Step, utcnow
 from dsar.plan import MANUAL, build_plan, steps_of, store_plan
@@ -182,7 +182,7 @@ def _begin(step_id: str) -> tuple[Step, Request, bool] | None:
         assert request is not None  # noqa: S101 - foreign key
         if step.status in (StepStatus.DONE, StepStatus.SKIPPED, StepStatus.PENDING):
             return None
-        if request.status in lifecycle.FINAL:
+        if request.status in lifecycle.FINAL and step.action != "lift_restriction":
             step.status = StepStatus.SKIPPED
             step.error = f"request is {request.status.value}"
             session.add(step)
@@ -848,3 +848,75 @@ def summary(request_id: str) -> str:
         for r in step_rows(request_id)
     ]
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------
+# Lifting a restriction (Art. 18(3))
+# ------------------------------------------------------------------------------------------
+
+
+async def lift_restriction(request_id: str, *, reasons: str, lift_on: date) -> list[str]:
+    """Tell the subject first (Art. 18(3)), then lift the restriction at every connector.
+
+    Applies to a completed restriction request. The notice is recorded before any processor
+    is touched; each lift is a step of its own, so a repeated call lifts nothing twice. With
+    ``lift_on`` in the future only the notice goes out; calling again on that day lifts.
+    Returns the recipients lifted.
+    """
+    loaded = load(request_id)
+    request, register = loaded.request, loaded.register
+    if request.kind is not RequestKind.RESTRICTION or request.status is not RequestStatus.COMPLETED:
+        raise InputError("only a completed restriction request can be lifted")
+    if not reasons.strip():
+        raise InputError("lifting a restriction needs reasons, told to the subject (Art. 18(3))")
+    with session_scope() as session:
+        restricted = [
+            s
+            for s in steps_of(session, request_id)
+            if s.action == "restrict" and s.connector != MANUAL
+        ]
+    categories = sorted({register.category(c).name for s in restricted for c in s.categories})
+    _send_to_subject(
+        request_id,
+        purpose="lift_notice",
+        template="lift_restriction",
+        to=request.email,
+        context={"categories": categories, "lift_on": lift_on, "reasons": reasons.strip()},
+    )
+    with session_scope() as session:
+        position = len(steps_of(session, request_id))
+        existing = {
+            s.recipient for s in steps_of(session, request_id) if s.action == "lift_restriction"
+        }
+        for offset, step in enumerate(s for s in restricted if s.recipient not in existing):
+            session.add(
+                Step(
+                    request_id=request_id,
+                    position=position + offset,
+                    recipient=step.recipient,
+                    connector=step.connector,
+                    action="lift_restriction",
+                    categories=list(step.categories),
+                )
+            )
+        append_event(
+            session,
+            action="restriction_lift_notified",
+            actor=ACTOR,
+            request_id=request_id,
+            data={"lift_on": lift_on.isoformat()},
+        )
+    with session_scope() as session:
+        lifts = [s.id for s in steps_of(session, request_id) if s.action == "lift_restriction"]
+    if lift_on > utcnow().date():
+        return []  # told in advance; a call on or after ``lift_on`` carries the lift out
+    try:
+        await asyncio.gather(*(run_connector_step(step_id) for step_id in lifts))
+    finally:
+        await close_connectors()
+    with session_scope() as session:
+        return [
+            s.recipient
+            for s in steps_of(session, request_id)
+            if s.action == "lift_restriction" and s.status is StepStatus.DONE
+        ]

@@ -253,6 +253,41 @@ class TestRestrictionAndPortability:
         assert box.mailchimp.get(MARIA_EMAIL).status == "unsubscribed"
         assert box.klaviyo.find("email", MARIA_EMAIL)[0].suppressions
 
+    def test_lifting_a_restriction_tells_the_subject_first(
+        self, engine_env: Inbox, sandbox: Any
+    ) -> None:
+        """Art. 18(3): the notice goes out before any processor lifts; marketing stays off."""
+        import asyncio
+        from datetime import UTC, datetime
+
+        request_id = submit(RequestKind.RESTRICTION, MARIA_EMAIL)
+        run(request_id)
+        assert _complete_all_tasks(request_id) == "completed"
+        lifted = asyncio.run(
+            steps.lift_restriction(
+                request_id,
+                reasons="the accuracy check is finished",
+                lift_on=datetime.now(UTC).date(),
+            )
+        )
+        assert "shopify" in lifted
+        with session_scope() as session:
+            notice = session.exec(
+                select(Notice).where(
+                    Notice.request_id == request_id, Notice.purpose == "lift_notice"
+                )
+            ).one()
+            lifts = session.exec(
+                select(Step).where(Step.request_id == request_id, Step.action == "lift_restriction")
+            ).all()
+        assert notice.sent_at is not None
+        assert all(s.started_at is not None and s.started_at >= notice.sent_at for s in lifts)
+        customer = sandbox.sandbox.shopify.search(f"email:{MARIA_EMAIL}")[0]
+        assert "dsar-restricted" not in customer.tags
+        assert customer.email_consent.state != "SUBSCRIBED"
+        mails = _mails_to(engine_env, MARIA_EMAIL)
+        assert "the accuracy check is finished" in _body(mails[-1])
+
     def test_portability_package_is_machine_readable_only(
         self, engine_env: Inbox, sandbox: Any
     ) -> None:
