@@ -58,10 +58,16 @@ async def await_job(step_id: str, recipient: str, wait_seconds: float) -> str:
     return await steps.poll_pending_step(step_id, deadline=deadline)
 
 
-@task(name="notify-recipient", task_run_name="art19-{recipient}")
-def notify_recipient(step_id: str, recipient: str) -> str:
+@task(name="notify-recipient", task_run_name="art19-{recipient}", retries=2, retry_delay_seconds=2)
+async def notify_recipient(step_id: str, recipient: str) -> str:
     """Send one Art. 19 notice to a recipient without an API; staff get a manual task."""
-    return steps.notify_manual_step(step_id)
+    return await steps.notify_manual_step(step_id)
+
+
+@task(name="transmit-portability")
+async def transmit(request_id: str) -> str | None:
+    """Art. 20(2): send the portable data to the controller the subject named, if any."""
+    return await steps.transmit_portability(request_id)
 
 
 @task(name="answer-subject")
@@ -84,9 +90,12 @@ async def _execute(request_id: str) -> str:
     await asyncio.gather(
         *(await_job(sid, recipient, wait) for sid, recipient in steps.pending_steps(request_id))
     )
-    for step_id, recipient in steps.manual_steps(request_id):
-        notify_recipient(step_id, recipient)
+    await asyncio.gather(
+        *(notify_recipient(sid, recipient) for sid, recipient in steps.manual_steps(request_id))
+    )
     status = answer_subject(request_id)
+    if steps.kind_of(request_id) is RequestKind.PORTABILITY and status == "completed":
+        await transmit(request_id)
     await _publish(request_id, status)
     return status
 

@@ -321,3 +321,46 @@ def test_logs_of_a_whole_run_hold_no_personal_data(
     text = ("\n".join(r.getMessage() for r in engine_records) + captured.out + captured.err).lower()
     for secret in ("maria", "muster", "1234567"):
         assert secret not in text
+
+
+def test_portability_is_transmitted_to_the_named_controller(
+    engine_env: Inbox, sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Art. 20(2): the portable data goes by signed POST to the URL the subject gave, once."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from dsar.notify import verify_signature
+    from dsar.settings import get_settings
+
+    monkeypatch.setenv("DSAR_WEBHOOK_SECRET", "transmission-secret")
+    get_settings.cache_clear()
+    received: list[tuple[dict, str]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            verify_signature("transmission-secret", self.headers["X-DSAR-Signature"], body)
+            received.append((json.loads(body), self.headers["Idempotency-Key"]))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            """Quiet."""
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/import"
+        request_id = submit(RequestKind.PORTABILITY, MARIA_EMAIL, transmit_to=url)
+        assert run(request_id) == "completed"
+        assert run(request_id) == "completed"  # a re-run transmits nothing more
+    finally:
+        server.shutdown()
+    assert len(received) == 1
+    payload, _key = received[0]
+    assert payload["type"] == "dsar.portability"
+    assert payload["reference"] == request_id
+    assert payload["data"]["sources"]
