@@ -75,3 +75,37 @@ def run(request_id: str) -> str:
     from flows.process import process_request
 
     return str(asyncio.run(process_request(request_id)))
+
+
+@pytest.fixture
+def webhook_receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A plain HTTP endpoint on loopback that checks the signature and records JSON posts."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from dsar.notify import verify_signature
+
+    secret = "receiver-secret"
+    monkeypatch.setenv("DSAR_WEBHOOK_SECRET", secret)
+    get_settings.cache_clear()
+    received: list[dict[str, Any]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            verify_signature(secret, self.headers["X-DSAR-Signature"], body)
+            received.append(json.loads(body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            """Keep the test output quiet."""
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", received
+    finally:
+        server.shutdown()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -324,43 +325,47 @@ def test_logs_of_a_whole_run_hold_no_personal_data(
 
 
 def test_portability_is_transmitted_to_the_named_controller(
-    engine_env: Inbox, sandbox: Any, monkeypatch: pytest.MonkeyPatch
+    engine_env: Inbox, sandbox: Any, webhook_receiver: tuple[str, list[dict[str, Any]]]
 ) -> None:
     """Art. 20(2): the portable data goes by signed POST to the URL the subject gave, once."""
-    import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
-    from dsar.notify import verify_signature
-    from dsar.settings import get_settings
-
-    monkeypatch.setenv("DSAR_WEBHOOK_SECRET", "transmission-secret")
-    get_settings.cache_clear()
-    received: list[tuple[dict, str]] = []
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            verify_signature("transmission-secret", self.headers["X-DSAR-Signature"], body)
-            received.append((json.loads(body), self.headers["Idempotency-Key"]))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            """Quiet."""
-
-    server = HTTPServer(("127.0.0.1", 0), Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/import"
-        request_id = submit(RequestKind.PORTABILITY, MARIA_EMAIL, transmit_to=url)
-        assert run(request_id) == "completed"
-        assert run(request_id) == "completed"  # a re-run transmits nothing more
-    finally:
-        server.shutdown()
+    base, received = webhook_receiver
+    request_id = submit(RequestKind.PORTABILITY, MARIA_EMAIL, transmit_to=f"{base}/import")
+    assert run(request_id) == "completed"
+    assert run(request_id) == "completed"  # a re-run transmits nothing more
     assert len(received) == 1
-    payload, _key = received[0]
-    assert payload["type"] == "dsar.portability"
-    assert payload["reference"] == request_id
-    assert payload["data"]["sources"]
+    assert received[0]["type"] == "dsar.portability"
+    assert received[0]["reference"] == request_id
+    assert received[0]["data"]["sources"]
+
+
+def test_art19_notice_by_webhook_reaches_the_recipient_once(
+    engine_env: Inbox,
+    sandbox: Any,
+    webhook_receiver: tuple[str, list[dict[str, Any]]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A recipient whose register entry names a webhook gets a signed JSON notice, not mail."""
+    from dsar.settings import get_settings
+    from tests.conftest import LUNEXXA
+
+    base, received = webhook_receiver
+    text = LUNEXXA.read_text().replace(
+        "notice: {email: datenschutz@endereco.de}", f"notice: {{webhook: '{base}/art19'}}"
+    )
+    assert "/art19" in text
+    registers = tmp_path / "registers"
+    registers.mkdir()
+    (registers / "lunexxa.yaml").write_text(text)
+    monkeypatch.setenv("DSAR_REGISTERS_DIR", str(registers))
+    get_settings.cache_clear()
+    request_id = submit(RequestKind.ERASURE, MARIA_EMAIL)
+    assert run(request_id) == "awaiting_manual"
+    assert [r["type"] for r in received] == ["dsar.art19"]
+    assert received[0]["action"] == "erase"
+    assert received[0]["subject"]["email"] == MARIA_EMAIL
+    with session_scope() as session:
+        notice = session.exec(
+            select(Notice).where(Notice.request_id == request_id, Notice.recipient == "endereco")
+        ).one()
+    assert (notice.channel, notice.status) == ("webhook", "sent")
