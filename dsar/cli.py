@@ -42,6 +42,15 @@ audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=Tr
 sandbox_app = typer.Typer(help="Local emulators of the processors' APIs.", no_args_is_help=True)
 tasks_app = typer.Typer(help="Manual tasks for recipients without an API.", no_args_is_help=True)
 app.add_typer(tasks_app, name="tasks")
+
+
+def _add_db_commands() -> None:
+    from dsar.cli_db import db_app
+
+    app.add_typer(db_app, name="db")
+
+
+_add_db_commands()
 app.add_typer(register_app, name="register")
 app.add_typer(request_app, name="request")
 app.add_typer(audit_app, name="audit")

@@ -14,7 +14,7 @@ from sqlmodel import Session
 from dsar.db import get_engine, init_db
 from dsar.settings import get_settings
 
-pytest_plugins = ["tests.mailsink"]
+pytest_plugins = ["tests.mailsink", "tests.postgres"]
 
 REPO = Path(__file__).resolve().parent.parent
 REGISTERS = REPO / "deployments" / "registers"
