@@ -21,6 +21,8 @@ MONITOR_CRON = "0 6 * * *"
 
 def build_deployments(*, timezone: str) -> list[Any]:
     """The engine's deployments as runner deployments for ``prefect.serve``."""
+    from prefect.schedules import Cron
+
     from flows.monitor import deadline_monitor
     from flows.process import complete_manual_task, process_request
     from flows.staff import staff_request
@@ -29,13 +31,24 @@ def build_deployments(*, timezone: str) -> list[Any]:
         process_request.to_deployment(name="process-request", tags=["dsar"]),
         deadline_monitor.to_deployment(
             name="deadline-monitor",
-            cron=MONITOR_CRON,
-            timezone=timezone,
+            schedules=[Cron(MONITOR_CRON, timezone=timezone)],
             tags=["dsar", "monitor"],
         ),
         complete_manual_task.to_deployment(name="complete-manual-task", tags=["dsar", "staff"]),
         staff_request.to_deployment(name="staff-request", tags=["dsar", "staff"]),
     ]
+
+
+def _start_prefect_api() -> None:
+    """Bring Prefect's API up once, here, before any thread needs it.
+
+    Without ``PREFECT_API_URL`` the first client starts a local API server; two threads
+    doing that at once (the deployment runner and a request the intake dispatches) race.
+    """
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        client.hello()
 
 
 def serve(*, host: str, port: int, timezone: str) -> None:
@@ -48,7 +61,9 @@ def serve(*, host: str, port: int, timezone: str) -> None:
     from flows.dispatch import EmbeddedDispatcher
     from flows.embedded import PREFECT_LOGGERS
 
-    app = create_app(dispatcher=EmbeddedDispatcher())
+    _start_prefect_api()
+    dispatcher = EmbeddedDispatcher()
+    app = create_app(dispatcher=dispatcher)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="intake", daemon=True)
     thread.start()
@@ -58,3 +73,4 @@ def serve(*, host: str, port: int, timezone: str) -> None:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        dispatcher.shutdown(wait=False)

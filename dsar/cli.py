@@ -707,6 +707,35 @@ def sandbox_up(
 
 
 # ------------------------------------------------------------------------------------------
+# dsar monitor
+# ------------------------------------------------------------------------------------------
+
+
+@app.command()
+def monitor(
+    today: Annotated[
+        str | None, typer.Option(help="Run as of this day, YYYY-MM-DD (default: today).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One deadline-monitor pass now: reminders, escalations, acknowledgements, re-runs, purge."""
+    from dsar.settings import get_settings
+    from flows.runtime import prepare_prefect_env
+
+    with domain_errors():
+        try:
+            day = date.fromisoformat(today) if today else None
+        except ValueError:
+            raise InputError(f"--today: {today!r} is not a date (YYYY-MM-DD)") from None
+        prepare_prefect_env(get_settings().home)
+        from flows.monitor import run_monitor
+
+        report = run_monitor(today=day, console=None if as_json else out)
+    if as_json:
+        print_json(report.to_dict())
+
+
+# ------------------------------------------------------------------------------------------
 # dsar serve
 # ------------------------------------------------------------------------------------------
 
@@ -774,3 +803,7 @@ def demo(
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":
+    main()

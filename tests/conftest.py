@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -45,6 +46,15 @@ def dsar_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
 def _engines_of(home: Path) -> list[Engine]:
     url = f"sqlite:///{(home / 'dsar.db').as_posix()}"
     return [get_engine(url)] if (home / "dsar.db").exists() else []
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Any]:
+    """Fresh emulators per test: erasures change their state."""
+    from sandbox.server import running_sandbox
+
+    with running_sandbox(customers=200, async_delay=0.2) as running:
+        yield running
 
 
 @pytest.fixture

@@ -27,15 +27,6 @@ def prefect_api() -> Iterator[None]:
 
 
 @pytest.fixture
-def sandbox() -> Iterator[Any]:
-    """Fresh emulators per test: erasures change their state."""
-    from sandbox.server import running_sandbox
-
-    with running_sandbox(customers=200, async_delay=0.2) as running:
-        yield running
-
-
-@pytest.fixture
 def engine_env(
     prefect_api: None, sandbox: Any, smtp: tuple[Inbox, str], monkeypatch: pytest.MonkeyPatch
 ) -> Inbox:
