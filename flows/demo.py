@@ -1,14 +1,28 @@
-"""The demo: a full DSAR lifecycle for Lunexxa against the local emulators.
+"""The demo: the whole story of a shop's data-subject requests, on this machine.
 
-It starts the Shopify, Klaviyo and Mailchimp emulators in this process, points the connectors
-at them, submits one request of every kind for personas the emulators know, carries each out
-with the real flows (embedded Prefect, SQLite), completes the manual tasks as staff would, and
-prints where everything is: the database, the access package, the e-mails in the outbox.
+It starts the local emulators of Shopify, Klaviyo and the newsletter list, a local SMTP sink
+(every mail is also saved as an ``.eml`` file) and the intake service. Then:
+
+1. the shop's contact form posts a signed access request; the subject receives the
+   confirmation mail and clicks the link, which starts the flow; the access package is built
+   and the answer with the download link goes out;
+2. staff enter one request of every other kind (identity verified in person), the flows carry
+   them out, and staff complete the manual tasks for recipients without an API;
+3. the deadline monitor runs once;
+
+and a final table shows every request's outcome. Everything it started is stopped at the end.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +36,10 @@ from dsar.models import ManualTask, RequestCreate, utcnow
 from dsar.service import KIND_ARTICLES, register_for, submit_request
 from dsar.settings import get_settings
 
-#: Who asks for what: personas seeded in the emulators (see ``sandbox/seed.py``). The erasure
-#: comes last, so the earlier requests still find the person.
-SCRIPT: tuple[tuple[RequestKind, str, dict[str, Any]], ...] = (
-    (RequestKind.ACCESS, "maria.muster@example.com", {}),
+#: Who asks for what: personas seeded in the emulators (see ``sandbox/personas.py``). The
+#: erasure comes last, so the earlier requests still find the person.
+CONTACT_FORM_SUBJECT = "maria.muster@example.com"
+STAFF_SCRIPT: tuple[tuple[RequestKind, str, dict[str, Any]], ...] = (
     (RequestKind.PORTABILITY, "maria.muster@example.com", {}),
     (
         RequestKind.RECTIFICATION,
@@ -36,42 +50,204 @@ SCRIPT: tuple[tuple[RequestKind, str, dict[str, Any]], ...] = (
     (RequestKind.OBJECTION, "newsletter.only@example.com", {}),
     (RequestKind.ERASURE, "maria.muster@example.com", {}),
 )
+DEMO_WEBHOOK_SECRET = "demo-contact-form-secret"  # noqa: S105 - the demo's own, local only
 
 
-def run_demo(
-    *, controller: str, console: Console, port_base: int | None = None
-) -> list[dict[str, Any]]:
+def run_demo(*, controller: str, console: Console) -> list[dict[str, Any]]:
     """Run the whole story and print a table of outcomes; returns the outcome rows."""
     from sandbox.server import running_sandbox
 
-    with running_sandbox(port_base=port_base, async_delay=1.0) as sandbox:
-        for key, value in sandbox.describe()["env"].items():
-            os.environ[key] = str(value)
-        get_settings.cache_clear()
+    settings = get_settings()
+    outbox = settings.outbox_dir.resolve()
+    with (
+        running_sandbox(async_delay=1.0) as sandbox,
+        _smtp_sink(outbox) as (smtp_url, inbox),
+        _environment({**sandbox.env(), "DSAR_SMTP_URL": smtp_url}),
+    ):
         console.print(
             f"Emulators: Shopify {sandbox.shopify_url} · Klaviyo {sandbox.klaviyo_url} · "
             f"Mailchimp {sandbox.mailchimp_url}"
         )
-        return _story(controller=controller, console=console)
+        console.print(f"SMTP sink: {smtp_url} (copies in {outbox})")
+        with _intake() as public_url:
+            console.print(f"Intake service: {public_url} (OpenAPI at {public_url}/docs)")
+            rows = [_contact_form_story(controller, console, public_url, inbox)]
+        rows += _staff_story(controller, console)
+        console.rule("deadline monitor")
+        from flows.monitor import run_monitor
+
+        run_monitor(console=console)
+        _print_outcomes(console, rows, inbox)
+    return rows
 
 
-def _story(*, controller: str, console: Console) -> list[dict[str, Any]]:
+# ------------------------------------------------------------------------------------------
+# The parts the demo starts and stops
+# ------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()
+
+
+@contextmanager
+def _smtp_sink(outbox: Path) -> Iterator[tuple[str, list[EmailMessage]]]:
+    """A local SMTP server that keeps every message and saves a copy as ``.eml``."""
+    import email
+    import email.policy
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    outbox.mkdir(parents=True, exist_ok=True)
+    received: list[EmailMessage] = []
+
+    class Sink:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            raw = envelope.original_content or b""
+            message = email.message_from_bytes(raw, policy=email.policy.default)
+            received.append(message)
+            (outbox / f"smtp-{len(received):04d}.eml").write_bytes(raw)
+            return "250 Message accepted for delivery"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield f"smtp://127.0.0.1:{port}", received
+    finally:
+        controller.stop()
+
+
+@contextmanager
+def _intake() -> Iterator[str]:
+    """The intake service on a free loopback port, dispatching flows in this process."""
+    import socket
+
+    import uvicorn
+
+    from deployments.serve import _start_prefect_api
+    from dsar.intake import create_app
+    from flows.dispatch import EmbeddedDispatcher
+
+    _start_prefect_api()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    public_url = f"http://127.0.0.1:{port}"
+    with _environment({"DSAR_PUBLIC_URL": public_url, "DSAR_WEBHOOK_SECRET": DEMO_WEBHOOK_SECRET}):
+        dispatcher = EmbeddedDispatcher()
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(dispatcher=dispatcher), host="127.0.0.1", port=port, log_level="warning"
+            )
+        )
+        thread = threading.Thread(target=server.run, name="intake", daemon=True)
+        thread.start()
+        _wait(lambda: server.started, seconds=15, what="the intake service")
+        try:
+            yield public_url
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+            dispatcher.shutdown(wait=True)
+
+
+def _wait(predicate: Callable[[], Any], *, seconds: float, what: str) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise TimeoutError(f"the demo timed out waiting for {what}")
+
+
+# ------------------------------------------------------------------------------------------
+# The story
+# ------------------------------------------------------------------------------------------
+
+
+def _contact_form_story(
+    controller: str, console: Console, public_url: str, inbox: list[EmailMessage]
+) -> dict[str, Any]:
+    import httpx
+
+    from dsar.notify import sign_payload
+
+    console.rule(f"access ({KIND_ARTICLES[RequestKind.ACCESS]}) from the shop's contact form")
+    body = json.dumps(
+        {
+            "controller": controller,
+            "kind": "access",
+            "email": CONTACT_FORM_SUBJECT,
+            "name": "Maria Muster",
+            "message": "Bitte um Auskunft über meine gespeicherten Daten.",
+            "language": "de",
+        }
+    ).encode()
+    signature = sign_payload(DEMO_WEBHOOK_SECRET, body, int(time.time()))
+    answer = httpx.post(
+        f"{public_url}/webhooks/contact-form",
+        content=body,
+        headers={"Content-Type": "application/json", "X-DSAR-Signature": signature},
+        timeout=30,
+    )
+    answer.raise_for_status()
+    request_id, due = answer.json()["id"], answer.json()["due_date"]
+    console.print(f"Contact form → HTTP {answer.status_code}: request {request_id[:12]}, due {due}")
+    challenge = _wait(
+        lambda: _mail_for(inbox, "/verify/"), seconds=120, what="the confirmation mail"
+    )
+    link = re.search(r"https?://\S+/verify/[A-Za-z0-9_\-]+", challenge)
+    assert link is not None  # noqa: S101 - the verification template always has the link
+    console.print("The subject received the confirmation mail and clicks the link …")
+    clicked = httpx.get(link.group(0), timeout=30)
+    console.print(f"Verification page → HTTP {clicked.status_code}; the flow runs.")
+    _wait(
+        lambda: _mail_for(inbox, "/exports/"), seconds=180, what="the answer with the download link"
+    )
+    console.print("The answer with the download link has arrived.")
+    return _outcome(request_id)
+
+
+def _mail_for(inbox: list[EmailMessage], marker: str) -> str | None:
+    for message in inbox:
+        part = message.get_body(preferencelist=("plain",))
+        text = str(part.get_content()) if part is not None else ""
+        if marker in text:
+            return text
+    return None
+
+
+def _staff_story(controller: str, console: Console) -> list[dict[str, Any]]:
     from flows.embedded import complete_task, run_with_progress
-    from flows.runtime import prepare_prefect_env
 
-    settings = get_settings()
-    prepare_prefect_env(settings.home)
     register = register_for(controller)
     stamp = utcnow().strftime("%Y%m%dT%H%M%S")
     ids: list[tuple[RequestKind, str]] = []
     with session_scope() as session:
-        for kind, email, details in SCRIPT:
+        for kind, address, details in STAFF_SCRIPT:
             create = RequestCreate(
                 controller=controller,
                 kind=kind,
                 channel=Channel.STAFF,
-                email=email,
-                verified_by="demo: identity confirmed through the shop's customer login",
+                email=address,
+                verified_by="demo: identity confirmed in person at the shop",
                 idempotency_key=f"demo:{stamp}:{kind.value}",
                 details=details,
             )
@@ -81,7 +257,7 @@ def _story(*, controller: str, console: Console) -> list[dict[str, Any]]:
             ids.append((kind, request.id))
     rows: list[dict[str, Any]] = []
     for kind, request_id in ids:
-        console.rule(f"{kind.value} ({KIND_ARTICLES[kind]})")
+        console.rule(f"{kind.value} ({KIND_ARTICLES[kind]}) entered by staff")
         status = run_with_progress(request_id, console=console)
         with session_scope() as session:
             tasks = session.exec(
@@ -96,7 +272,6 @@ def _story(*, controller: str, console: Console) -> list[dict[str, Any]]:
         if tasks:
             console.print(f"Staff completed {len(tasks)} manual task(s); request is {status}.")
         rows.append(_outcome(request_id))
-    _print_outcomes(console, rows, settings.home)
     return rows
 
 
@@ -118,6 +293,7 @@ def _outcome(request_id: str) -> dict[str, Any]:
         return {
             "id": request.id,
             "kind": request.kind.value,
+            "channel": request.channel.value,
             "status": request.status.value,
             "due": request.effective_due_date.isoformat(),
             "api_steps": sum(1 for s in steps if s.connector != "manual"),
@@ -127,22 +303,17 @@ def _outcome(request_id: str) -> dict[str, Any]:
         }
 
 
-def _print_outcomes(console: Console, rows: list[dict[str, Any]], home: Path) -> None:
+def _print_outcomes(
+    console: Console, rows: list[dict[str, Any]], inbox: list[EmailMessage]
+) -> None:
     table = Table(title="Outcomes")
-    for column in (
-        "request",
-        "kind",
-        "status",
-        "due",
-        "API steps",
-        "Art. 19 notices",
-        "kept (Art. 17(3))",
-    ):
+    for column in ("request", "kind", "via", "status", "due", "API", "Art. 19", "kept"):
         table.add_column(column)
     for row in rows:
         table.add_row(
-            row["id"][:12],
+            row["id"][:8],
             row["kind"],
+            row["channel"].replace("_", " "),
             row["status"],
             row["due"],
             str(row["api_steps"]),
@@ -153,7 +324,9 @@ def _print_outcomes(console: Console, rows: list[dict[str, Any]], home: Path) ->
     settings = get_settings()
     for row in rows:
         if row["export_path"]:
-            console.print(f"{row['kind'].capitalize()} package: {row['export_path']}")
-    console.print(f"E-mails (outbox): {settings.outbox_dir.resolve()}")
+            console.print(
+                f"{row['kind'].capitalize()} package: {Path(row['export_path']).resolve()}"
+            )
+    console.print(f"E-mails sent: {len(inbox)} (copies in {settings.outbox_dir.resolve()})")
     console.print(f"Database: {settings.effective_database_url}")
     console.print("Inspect: .venv/bin/dsar request list · .venv/bin/dsar audit verify")
