@@ -48,6 +48,15 @@ def _engines_of(home: Path) -> list[Engine]:
     return [get_engine(url)] if (home / "dsar.db").exists() else []
 
 
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[None]:
+    """One Prefect test API for the whole session (starting one costs seconds)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
 @pytest.fixture
 def sandbox() -> Iterator[Any]:
     """Fresh emulators per test: erasures change their state."""

@@ -17,15 +17,6 @@ from dsar.settings import get_settings
 from tests.mailsink import Inbox
 
 
-@pytest.fixture(scope="session")
-def prefect_api() -> Iterator[None]:
-    """One Prefect test API for the whole session (starting one costs seconds)."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
 @pytest.fixture
 def engine_env(
     prefect_api: None, sandbox: Any, smtp: tuple[Inbox, str], monkeypatch: pytest.MonkeyPatch
