@@ -201,7 +201,7 @@ class TestMalformedAnswers:
         _malform_first_erasure_answer(monkeypatch, injector)
         with serve(sandbox=box):
             (request_id,) = _batch(box, count=1, seed=1)
-            assert asyncio.run(process(request_id, poll_seconds=0)) == "failed"
+            assert asyncio.run(process(request_id, poll_seconds=0)) == RequestStatus.FAILED.value
             asyncio.run(process(request_id, poll_seconds=0))
             assert _shopify_erase(request_id).status is StepStatus.PENDING
             assert box.shopify.calls.effects("erasure_requested") == 1
