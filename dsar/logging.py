@@ -20,6 +20,7 @@ import re
 import sys
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -98,8 +99,17 @@ def _mask_phone(match: re.Match[str]) -> str:
     return REDACTED
 
 
+_PERCENT_ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
+
+
 def redact_text(text: str) -> str:
-    """Mask e-mail addresses, IBANs, card-like numbers and phone numbers inside ``text``."""
+    """Mask e-mail addresses, IBANs, card-like numbers and phone numbers inside ``text``.
+
+    Percent-encoded text (request URLs: ``email%40…``, ``phone%3A%2B43…``) is decoded first,
+    so an identity cannot slip through in its URL form.
+    """
+    if _PERCENT_ENCODED.search(text):
+        text = unquote(text)
     text = _EMAIL.sub(REDACTED, text)
     text = _IBAN.sub(REDACTED, text)
     text = _CARD.sub(REDACTED, text)

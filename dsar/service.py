@@ -39,6 +39,20 @@ def _load_cached(path: str, mtime: float) -> Register:
     return load_register(path)
 
 
+def _discover(directory: Path) -> dict[str, Path]:
+    """The folder's registers by controller key, re-read only when a file changed."""
+    files = sorted(directory.glob("*.y*ml")) if directory.is_dir() else []
+    signature = tuple((str(f), f.stat().st_mtime_ns) for f in files)
+    return dict(_discover_cached(str(directory), signature))
+
+
+@lru_cache(maxsize=8)
+def _discover_cached(
+    directory: str, signature: tuple[tuple[str, int], ...]
+) -> tuple[tuple[str, Path], ...]:
+    return tuple(discover_registers(Path(directory)).items())
+
+
 def register_for(controller: str) -> Register:
     """The processing register of ``controller`` (its key, e.g. ``lunexxa``)."""
     from dsar.settings import get_settings
@@ -46,11 +60,12 @@ def register_for(controller: str) -> Register:
     explicit = get_settings().register_path
     candidates: dict[str, Path] = {}
     if explicit is not None:
-        reg = load_register(explicit)
-        candidates[reg.controller.key] = Path(explicit)
-    candidates.update(
-        {k: v for k, v in discover_registers(registers_dir()).items() if k not in candidates}
-    )
+        path = Path(explicit)
+        reg = (
+            _load_cached(str(path), path.stat().st_mtime) if path.is_file() else load_register(path)
+        )
+        candidates[reg.controller.key] = path
+    candidates.update({k: v for k, v in _discover(registers_dir()).items() if k not in candidates})
     if controller not in candidates:
         known = ", ".join(sorted(candidates)) or "none"
         raise InputError(f"unknown controller {controller!r}; registers found for: {known}")

@@ -250,15 +250,20 @@ def create_mailchimp_app(
         async def handler(request: Request) -> Response:
             if not our_list(request):
                 return problem(404, "Resource Not Found", NOT_FOUND)
-            state.calls.record_effect(kind, state.resolve(key(request)))
+            subject = state.resolve(key(request))
             try:
+                # A side effect is counted once the change is made: a request cut off before
+                # its body arrived, or refused, changed nothing.
                 if action in ("archive", "delete_permanent"):
                     getattr(state, action)(key(request))
+                    state.calls.record_effect(kind, subject)
                     return Response(status_code=204)
                 body = await body_of(request)
                 if isinstance(body, Response):
                     return body
-                return member(request, getattr(state, action)(key(request), body))
+                changed = getattr(state, action)(key(request), body)
+                state.calls.record_effect(kind, subject)
+                return member(request, changed)
             except MailchimpProblem as exc:
                 return _from(exc)
 

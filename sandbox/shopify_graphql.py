@@ -227,7 +227,11 @@ def _customers(state: ShopifyState, args: dict[str, Any], calls: CallLog) -> Any
 
 def _request_erasure(state: ShopifyState, args: dict[str, Any], calls: CallLog) -> Any:
     cid = parse_gid(args.get("customerId"))
-    calls.record_effect("erasure_requested", str(cid))
+    # Shopify's erasure request is idempotent while one is pending: only a newly queued
+    # erasure is a side effect.
+    already_pending = state.erasure_status(cid) == "pending"
+    if not already_pending:
+        calls.record_effect("erasure_requested", str(cid))
     payload: dict[str, Any] = {"__typename": "CustomerRequestDataErasurePayload"}
     if not state.request_erasure(cid):
         error = _user_error(["customerId"], "Customer does not exist", "DOES_NOT_EXIST")

@@ -63,24 +63,6 @@ REQUESTS = 12
 SLOW = FaultConfig(seed=3, latency=0.005, latency_jitter=0.03)
 
 
-#: Known emulator miscount (reported): ``sandbox/mailchimp.py`` ``writer()`` records
-#: ``member_updated``/``member_upserted`` *before* it reads the request body. A client killed
-#: while its PATCH waits in the emulator leaves the handler a disconnect instead of a body, so
-#: nothing is written, yet a side effect is counted; the engine's re-run then sends the one
-#: PATCH that does take effect, and the log shows two.
-MAILCHIMP_MISCOUNT = (
-    "sandbox/mailchimp.py writer() counts member_updated before reading the body: a PATCH "
-    "whose client was killed is counted although nothing was written"
-)
-_BODY_WRITES = frozenset({"member_updated", "member_upserted"})
-
-
-def _only_uncounted_mailchimp_bodies(duplicates: dict[str, list[tuple[str, str, int]]]) -> bool:
-    others = [d for name, found in duplicates.items() if name != "mailchimp" for d in found]
-    mailchimp = duplicates["mailchimp"]
-    return bool(mailchimp) and not others and all(k in _BODY_WRITES for k, _, _ in mailchimp)
-
-
 def _audit_events() -> int:
     with session_scope() as session:
         return int(session.exec(select(func.count()).select_from(AuditEvent)).one())
@@ -231,6 +213,4 @@ def test_sigkill_at_random_points_still_completes_every_request_exactly_once(
         erased = [p.email for p in batch if p.kind is RequestKind.ERASURE]
         assert_each_erasure_once(box, held, erased)
         duplicates = duplicated_effects(box)
-        if _only_uncounted_mailchimp_bodies(duplicates):
-            pytest.xfail(MAILCHIMP_MISCOUNT)
         assert duplicates == {name: [] for name in EMULATORS}

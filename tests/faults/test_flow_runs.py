@@ -74,13 +74,6 @@ FLAKY = {
     )
     for name, seed in zip(EMULATORS, (41, 42, 43), strict=True)
 }
-#: Known leak (reported): ``dsar.logging.redact_text`` masks ``+436601234567`` but not its
-#: percent-encoded form ``%2B436601234567`` in the URLs of httpx's request lines.
-ENCODED_PHONE = ("phone", "log record of httpx")
-ENCODED_PHONE_BUG = (
-    "dsar/logging.py redact_text does not mask percent-encoded phone numbers "
-    "(query=phone%3A%2B43...) in httpx request lines"
-)
 
 
 @dataclass
@@ -344,8 +337,6 @@ def test_no_subject_identity_in_any_log_line(whole_run: WholeRun) -> None:
         *_leaks("the engine's log output", whole_run.engine_output),
         *_leaks("stdout or stderr", whole_run.printed),
     ]
-    if leaks and set(leaks) == {ENCODED_PHONE}:
-        pytest.xfail(ENCODED_PHONE_BUG)
     assert leaks == []
 
 

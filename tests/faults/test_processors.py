@@ -122,15 +122,6 @@ class TestThrottling:
             assert duplicated_effects(box) == {name: [] for name in EMULATORS}
 
 
-#: Known emulator miscount (reported): ``sandbox/shopify_graphql.py`` ``_request_erasure``
-#: records ``erasure_requested`` on every call, although ``ShopifyState.request_erasure`` is
-#: idempotent while an erasure is pending.
-REISSUE_MISCOUNT = (
-    "sandbox/shopify_graphql.py records erasure_requested per call, even when the erasure "
-    "is already pending and nothing new is queued"
-)
-
-
 class ArmedInjector(FaultInjector):
     """Injects nothing until armed; then the next request gets the armed fault."""
 
@@ -189,7 +180,6 @@ class TestMalformedAnswers:
             assert statuses([request_id])[request_id] is RequestStatus.COMPLETED
             assert box.shopify.calls.effects("erasure_requested") == 1
 
-    @pytest.mark.xfail(strict=True, reason=REISSUE_MISCOUNT)
     def test_erasure_reissued_while_shopify_still_works_on_it_is_one_side_effect(
         self, serve: ServeSandbox, api_only: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:

@@ -262,7 +262,7 @@ class TestErasure:
             assert body["data"]["customerRequestDataErasure"]["userErrors"] == []
         assert sandbox.shopify.jobs.pending == 1
         assert (
-            sandbox.shopify.calls.effects("erasure_requested", str(JONAS.shopify_customer_id)) == 2
+            sandbox.shopify.calls.effects("erasure_requested", str(JONAS.shopify_customer_id)) == 1
         )
         clock.advance(1.0)
         after = await graphql(shopify, ERASE, id=customer)
