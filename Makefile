@@ -37,3 +37,10 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .dsar .pytest_cache .mypy_cache .ruff_cache *.egg-info
+
+# The production topology on loopback (PostgreSQL, Prefect server, two workers, intake):
+# fifty requests, one worker killed mid-run; ends with "topology: N/N requests completed
+# exactly once". Needs PostgreSQL's server binaries (apt-get install postgresql).
+.PHONY: topology
+topology: install
+	DSAR_TOPOLOGY_REQUIRED=1 $(BIN)/python -m pytest -q tests/topology -m topology -s

@@ -86,6 +86,7 @@ _RERUN_REASONS = {
     RequestStatus.FAILED: "failed",
     RequestStatus.IN_PROGRESS: "stuck",
     RequestStatus.RECEIVED: "unstarted",
+    RequestStatus.VERIFYING: "verified, not started",
 }
 _RERUN_STATUSES = sorted(_RERUN_REASONS)
 
@@ -367,7 +368,7 @@ def _rules(today: date, now: datetime, policy: MonitorPolicy) -> list[_Rule]:
     )
     troubled = and_(
         status.in_(_RERUN_STATUSES),  # an index range
-        or_(status == RequestStatus.FAILED, stalled, _unstarted(cutoff)),
+        or_(status == RequestStatus.FAILED, stalled, _unstarted(cutoff), _verified_waiting(cutoff)),
     )
     requeued_today = exists().where(
         col(AuditEvent.request_id) == col(Request.id),
@@ -405,6 +406,16 @@ def _unstarted(cutoff: datetime) -> ColumnElement[bool]:
     )
 
 
+def _verified_waiting(cutoff: datetime) -> ColumnElement[bool]:
+    """The subject confirmed their identity, but the run that should have followed died (or
+    was never dispatched): the request would otherwise wait until its challenge expired."""
+    return and_(
+        col(Request.status) == RequestStatus.VERIFYING,
+        col(Request.verified_at).is_not(None),
+        col(Request.verified_at) < cutoff,
+    )
+
+
 def _owes_acknowledgement() -> ColumnElement[bool]:
     return and_(col(Request.acknowledge_by).is_not(None), col(Request.acknowledged_at).is_(None))
 
@@ -428,6 +439,7 @@ def _candidates(today: date, now: datetime, policy: MonitorPolicy) -> ColumnElem
                 col(Request.updated_at) < now - policy.stuck_after,
             ),
             _unstarted(now - policy.stuck_after),
+            _verified_waiting(now - policy.stuck_after),
         ),
     )
 

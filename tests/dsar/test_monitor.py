@@ -227,12 +227,22 @@ class TestScan:
         classified = make_request(
             session, **due(25, channel=Channel.CONTACT_FORM, updated_at=old, details=sure)
         )
+        confirmed = make_request(
+            session,
+            **due(
+                26, status=RequestStatus.VERIFYING, channel=Channel.CONTACT_FORM, verified_at=old
+            ),
+        )  # the subject clicked the link, but the run that should follow died
+        make_request(
+            session, **due(27, status=RequestStatus.VERIFYING, channel=Channel.CONTACT_FORM)
+        )  # still waiting for the subject
         session.commit()
         report = scan(session, today=TODAY, now=NOW, policy=POLICY)
         assert report.requeue == [
             (stuck.id, "stuck"),
             (unstarted.id, "unstarted"),
             (classified.id, "unstarted"),
+            (confirmed.id, "verified, not started"),
         ]
         assert [j.request_id for j in report.pending_jobs] == [waiting.id]
 
