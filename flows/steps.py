@@ -27,7 +27,7 @@ from connectors.base import Capability, Changes, Connector, Outcome, Subject
 from connectors.errors import ConnectorError, ProtocolError, TransientError
 from dsar import lifecycle
 from dsar.audit import append_event
-from dsar.db import session_scope
+from dsar.db import claim_step, session_scope
 from dsar.enums import RequestKind, RequestStatus, StepStatus
 from dsar.errors import DsarError, InputError, NotFoundError
 from dsar.logging import get_logger
@@ -175,9 +175,9 @@ def _begin(step_id: str) -> tuple[Step, Request, bool] | None:
     ``running``): the processor may already have acted on it.
     """
     with session_scope() as session:
-        step = session.get(Step, step_id)
+        step = claim_step(session, step_id)
         if step is None:
-            raise NotFoundError(f"no step with id {step_id!r}")
+            return None  # another worker holds the step right now
         request = session.get(Request, step.request_id)
         assert request is not None  # noqa: S101 - foreign key
         if step.status in (StepStatus.DONE, StepStatus.SKIPPED, StepStatus.PENDING):

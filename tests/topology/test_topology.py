@@ -290,7 +290,9 @@ def _requeue_stuck(topology: Topology) -> list[str]:
     policy = MonitorPolicy(stuck_after=timedelta(seconds=2))
     with session_scope() as session:
         report = monitor.scan(session, today=now.date(), now=now, policy=policy)
-    due = list(report.requeue)
+    # The monitor also polls processor jobs still pending when a run ended; a re-run of the
+    # request does exactly that (and answers the subject once every step is done).
+    due = [*report.requeue, *((job.request_id, "pending job") for job in report.pending_jobs)]
     dispatcher = DeploymentDispatcher()
     with temporary_settings(updates={PREFECT_API_URL: topology.prefect_api}):
         for request_id, reason in due:
