@@ -1,0 +1,145 @@
+"""The processor emulators in a child process, so that they do not share the engine's GIL.
+
+A real processor answers from another machine; served from a thread of the benchmark's own
+process, the emulators would take CPU time from the engine under measurement. Here they run
+in ``python -m bench.emulators`` (one process, three uvicorn servers on free loopback ports),
+configured with :meth:`sandbox.Sandbox.create`'s keywords. The parent reads their addresses from
+the child's first line of output and their call logs over ``GET /_sandbox/calls``; closing the
+child's standard input stops it.
+
+The listening sockets get ``TCP_NODELAY``: ``sandbox.server`` binds them without naming the
+protocol, so asyncio does not set it on accepted connections, and each answer on a kept-alive
+connection then waits about 40 ms for the client's delayed ACK (Nagle's algorithm), which
+would drown the 50 ms of latency the benchmarks inject. ``BENCH_NAGLE=1`` leaves the sockets
+as the sandbox makes them, to show the difference.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+NAMES = ("shopify", "klaviyo", "mailchimp")
+
+
+@dataclass(frozen=True)
+class CallSnapshot:
+    """The three emulators' call logs at one moment: requests per route and 429s."""
+
+    requests: Mapping[str, Counter[tuple[str, str]]]
+    throttled: Mapping[str, int]
+    statuses: Mapping[str, Counter[int]]
+
+    def minus(self, earlier: CallSnapshot) -> CallSnapshot:
+        """What happened between ``earlier`` and this snapshot."""
+        return CallSnapshot(
+            requests={n: self.requests[n] - earlier.requests[n] for n in NAMES},
+            throttled={n: self.throttled[n] - earlier.throttled[n] for n in NAMES},
+            statuses={n: self.statuses[n] - earlier.statuses[n] for n in NAMES},
+        )
+
+    def total(self, name: str) -> int:
+        """Requests one emulator received."""
+        return sum(self.requests[name].values())
+
+    @property
+    def all_requests(self) -> int:
+        """Requests all three emulators received."""
+        return sum(self.total(n) for n in NAMES)
+
+    @property
+    def all_throttled(self) -> int:
+        """429s (and throttled GraphQL queries) all three emulators answered."""
+        return sum(self.throttled.values())
+
+
+@dataclass(frozen=True)
+class Emulators:
+    """Where the emulators listen and the engine settings that point at them."""
+
+    urls: Mapping[str, str]
+    env: Mapping[str, str]
+
+    def calls(self) -> CallSnapshot:
+        """The call logs now."""
+        requests: dict[str, Counter[tuple[str, str]]] = {}
+        throttled: dict[str, int] = {}
+        statuses: dict[str, Counter[int]] = {}
+        with httpx.Client(timeout=10.0) as client:
+            for name in NAMES:
+                body = client.get(f"{self.urls[name]}/_sandbox/calls").json()
+                requests[name] = Counter(
+                    {(r["method"], r["path"]): int(r["count"]) for r in body["requests"]}
+                )
+                throttled[name] = int(body["throttled"])
+                statuses[name] = Counter({int(s): int(n) for s, n in body["statuses"].items()})
+        return CallSnapshot(requests=requests, throttled=throttled, statuses=statuses)
+
+
+@contextmanager
+def serve_emulators(**create: Any) -> Iterator[Emulators]:
+    """Run the emulators in a child process for the ``with`` block.
+
+    ``create`` holds :meth:`sandbox.Sandbox.create` keywords; ``faults`` may be a mapping of
+    :class:`sandbox.FaultConfig` fields, applied to all three emulators.
+    """
+    child = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "bench.emulators", json.dumps(create)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert child.stdout is not None  # noqa: S101 - piped above
+        line = child.stdout.readline()
+        if not line:
+            raise RuntimeError("the emulators did not start")
+        described = json.loads(line)
+        yield Emulators(urls={name: described[name]["url"] for name in NAMES}, env=described["env"])
+    finally:
+        if child.stdin is not None:
+            child.stdin.close()
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def _serve(create: dict[str, Any]) -> None:
+    import socket
+
+    from sandbox import FaultConfig, server
+    from sandbox.server import running_sandbox
+
+    bind = server._bind
+
+    def bind_nodelay(port: int) -> socket.socket:
+        """The sandbox's socket, with Nagle's algorithm off for every accepted connection."""
+        sock = bind(port)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    if os.environ.get("BENCH_NAGLE") != "1":
+        server._bind = bind_nodelay
+
+    if isinstance(create.get("faults"), dict):
+        create["faults"] = FaultConfig(**create["faults"])
+    with running_sandbox(**create) as running:
+        sys.stdout.write(json.dumps(running.describe()) + "\n")
+        sys.stdout.flush()
+        sys.stdin.read()  # the parent closes our stdin to stop us
+
+
+if __name__ == "__main__":
+    _serve(json.loads(sys.argv[1]))

@@ -1,0 +1,376 @@
+"""Orchestration overhead: 200 access requests through the engine vs a plain httpx script.
+
+The script makes exactly the calls the connectors make for an access request (Shopify customer
+search and orders, Klaviyo profile filter, lists and events, the Mailchimp member), one request
+after another with the three processors concurrently, reusing one client per processor; the
+emulators answer in 50 ms. The engine carries out the same 200 requests, also one after another,
+through the Prefect flow (``process_request``, the API warm) and through :mod:`flows.steps`
+directly. The emulators' call logs prove that all three made the same calls. Should the
+Prefect path not finish the 200 within three minutes, it stops there and the other two paths
+carry out exactly the requests it did, so that the suite keeps to its time.
+
+Rate limits are compressed a hundredfold on both sides (``time_scale=0.01``): the limiters stay
+in the engine's path, but Klaviyo's 60-per-minute lists endpoint does not set the pace.
+
+``--profile`` also records where the engine's time goes (pyinstrument, if installed) into
+``bench/profiles/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import sys
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import (
+    Figure,
+    Spec,
+    Stopwatch,
+    engine_home,
+    finish,
+    parse_options,
+    rounded,
+    run_plain,
+    scaled_connectors,
+    submit,
+    use_prefect,
+)
+from bench.emulators import NAMES, Emulators, serve_emulators
+
+LATENCY = 0.05
+TIME_SCALE = 0.01
+#: No new round of requests starts after this long, so that the whole suite keeps to its ten
+#: minutes on a slow machine; every path has then carried out the same requests.
+MAX_SECONDS = 270.0
+RATIO = Spec("overhead_ratio", 1.5, "x httpx script", "lower")
+RATIO_PLAIN = Spec("overhead_ratio_plain", 1.5, "x httpx script", "lower")
+SPECS = (RATIO, RATIO_PLAIN)
+PROFILES = Path(__file__).resolve().parent / "profiles"
+
+
+def subjects(count: int, *, seed: int = 1234) -> list[str]:
+    """The first ``count`` seeded shop customers: some also in Klaviyo and the newsletter."""
+    from sandbox.seed import seed_sandbox
+
+    data = seed_sandbox(seed=seed, customers=count)
+    customers = sorted(data.shopify.customers.values(), key=lambda c: c.id)
+    return [c.email for c in customers if c.email][:count]
+
+
+# ------------------------------------------------------------------------------------------
+# The plain script
+# ------------------------------------------------------------------------------------------
+
+
+async def _shopify(client: httpx.AsyncClient, api: str, email: str) -> None:
+    body = await client.get(f"{api}/customers/search.json", params={"query": f"email:{email}"})
+    for customer in body.json()["customers"]:
+        if str(customer.get("email") or "").lower() != email.lower():
+            continue
+        url: str | None = f"{api}/customers/{customer['id']}/orders.json"
+        params: dict[str, Any] | None = {"status": "any", "limit": 250}
+        while url is not None:
+            page = await client.get(url, params=params)
+            url, params = page.links.get("next", {}).get("url"), None
+
+
+async def _klaviyo_pages(client: httpx.AsyncClient, url: str, params: dict[str, Any]) -> list[Any]:
+    items: list[Any] = []
+    next_url: str | None = url
+    next_params: dict[str, Any] | None = params
+    while next_url:
+        body = (await client.get(next_url, params=next_params)).json()
+        items.extend(body["data"])
+        next_url, next_params = (body.get("links") or {}).get("next"), None
+    return items
+
+
+async def _klaviyo(client: httpx.AsyncClient, email: str) -> None:
+    async def profiles(address: str) -> list[Any]:
+        params = {
+            "filter": f'equals(email,"{address}")',
+            "page[size]": 100,
+            "additional-fields[profile]": "subscriptions",
+        }
+        return await _klaviyo_pages(client, "/api/profiles", params)
+
+    hits = await profiles(email)
+    if not hits and email != email.lower():
+        hits = await profiles(email.lower())
+    for profile in hits:
+        if str(profile["attributes"].get("email") or "").lower() != email.lower():
+            continue
+        pid = profile["id"]
+        await _klaviyo_pages(client, f"/api/profiles/{pid}/lists", {})
+        events = {"filter": f'equals(profile_id,"{pid}")', "page[size]": 100}
+        await _klaviyo_pages(client, "/api/events", events)
+
+
+async def _mailchimp(client: httpx.AsyncClient, members: str, email: str) -> None:
+    digest = hashlib.md5(email.strip().lower().encode(), usedforsecurity=False).hexdigest()
+    await client.get(f"{members}/{digest}")
+
+
+class PlainScript:
+    """The same calls as the connectors' exports, processors at once, one client each.
+
+    The clients are opened once and reused for every request, as a script would; they live
+    on one event loop (:class:`asyncio.Runner`) kept across requests.
+    """
+
+    def __init__(self) -> None:
+        from dsar.settings import get_settings
+
+        s = get_settings()
+        self._api = f"/admin/api/{s.shopify_api_version}"
+        self._members = f"/3.0/lists/{s.mailchimp_list_id}/members"
+        self._runner = asyncio.Runner()
+        self._clients: list[httpx.AsyncClient] = []
+
+        async def open_clients() -> list[httpx.AsyncClient]:
+            return [
+                httpx.AsyncClient(
+                    base_url=s.shopify_url,
+                    headers={"X-Shopify-Access-Token": s.shopify_token.get_secret_value()},
+                ),
+                httpx.AsyncClient(
+                    base_url=s.klaviyo_url,
+                    headers={
+                        "Authorization": f"Klaviyo-API-Key {s.klaviyo_api_key.get_secret_value()}",
+                        "revision": s.klaviyo_revision,
+                        "Accept": "application/vnd.api+json",
+                    },
+                ),
+                httpx.AsyncClient(
+                    base_url=s.mailchimp_url,
+                    auth=("dsar", s.mailchimp_api_key.get_secret_value()),
+                ),
+            ]
+
+        self._clients = self._runner.run(open_clients())
+
+    def access(self, email: str) -> str:
+        """Make one access request's calls; ``"completed"`` like the engine's paths."""
+        shopify, klaviyo, mailchimp = self._clients
+
+        async def calls() -> None:
+            await asyncio.gather(
+                _shopify(shopify, self._api, email),
+                _klaviyo(klaviyo, email),
+                _mailchimp(mailchimp, self._members, email),
+            )
+
+        self._runner.run(calls())
+        return "completed"
+
+    def close(self) -> None:
+        """Close the clients and the loop."""
+
+        async def close_all() -> None:
+            await asyncio.gather(*(c.aclose() for c in self._clients))
+
+        self._runner.run(close_all())
+        self._runner.close()
+
+
+# ------------------------------------------------------------------------------------------
+# Measuring
+# ------------------------------------------------------------------------------------------
+
+
+def _stored_emails(request_ids: Sequence[str]) -> list[str]:
+    """The addresses as the engine stored them (normalised), which is what it sends."""
+    from dsar.db import session_scope
+    from dsar.models import Request
+
+    with session_scope() as session:
+        return [session.get(Request, r).email for r in request_ids]  # type: ignore[union-attr]
+
+
+@dataclass
+class Contender:
+    """One way of carrying out the requests: how, its wall time and its calls so far."""
+
+    label: str
+    run: Callable[[str], str]
+    seconds: float = 0.0
+    calls: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+
+    def once(self, emulators: Emulators, subject: str) -> None:
+        """Carry out one request, timing it; its calls come from the emulators' logs."""
+        before = emulators.calls()
+        with Stopwatch() as watch:
+            status = self.run(subject)
+        calls = emulators.calls().minus(before)
+        self.seconds += watch.seconds
+        if status != "completed":
+            raise RuntimeError(f"{self.label}: a request ended {status}")
+        if calls.all_throttled:
+            raise RuntimeError(f"{self.label}: the emulators throttled; the comparison is unfair")
+        for name in NAMES:
+            for (method, path), n in calls.requests[name].items():
+                self.calls[(name, method, path)] += n
+
+
+def _flow(request_id: str) -> str:
+    from flows.process import process_request
+
+    return str(asyncio.run(process_request(request_id)))
+
+
+def _plain(request_id: str) -> str:
+    return asyncio.run(run_plain(request_id))
+
+
+def _profile(label: str, request_ids: Sequence[str], run: Callable[[str], str]) -> None:
+    """Where the engine's time goes, as pyinstrument sees it, into ``bench/profiles/``."""
+    try:
+        from pyinstrument import Profiler
+    except ImportError:
+        print("  (pyinstrument is not installed: pip install pyinstrument to profile)")
+        return
+    profiler = Profiler(interval=0.001)
+    profiler.start()
+    for request_id in request_ids:
+        run(request_id)
+    profiler.stop()
+    PROFILES.mkdir(exist_ok=True)
+    path = PROFILES / f"overhead-{label}.txt"
+    session = profiler.last_session
+    shares = _self_time_by_package(session.root_frame()) if session is not None else {}
+    summary = "\n".join(
+        f"{seconds / len(request_ids) * 1000:8.1f} ms/request  {package}"
+        for package, seconds in sorted(shares.items(), key=lambda item: -item[1])
+        if seconds / len(request_ids) >= 0.001
+    )
+    path.write_text(
+        f"Self time by package, per request ({len(request_ids)} requests):\n{summary}\n\n"
+        + profiler.output_text(unicode=False, color=False, show_all=False)
+    )
+    print(f"  profile of {len(request_ids)} requests ({label}): {path}")
+    print("\n".join(f"    {line}" for line in summary.splitlines()[:12]))
+
+
+def _self_time_by_package(root: Any) -> dict[str, float]:
+    """Seconds spent in each package's own code (not in what it calls), from a profile.
+
+    Time in a leaf counts for the package of the nearest real frame; the event loop waiting
+    in ``selectors`` (for the processors, Prefect's API server, timers) counts apart.
+    """
+    shares: dict[str, float] = {}
+    stack: list[tuple[Any, str]] = [(root, "?")]
+    while stack:
+        frame, inherited = stack.pop()
+        package = _package_of(frame) or inherited
+        if frame.children:
+            stack.extend((child, package) for child in frame.children)
+            continue
+        if package == "stdlib:selectors":
+            package = "(waiting: network, Prefect's API server)"
+        shares[package] = shares.get(package, 0.0) + float(frame.time)
+    return shares
+
+
+def _package_of(frame: Any) -> str | None:
+    """``prefect``, ``sqlalchemy``, ``dsar``…: the top-level package of a frame's code."""
+    path = str(frame.file_path or "")
+    if not path or path.startswith("<"):
+        return None
+    if "site-packages/" in path:
+        return path.split("site-packages/", 1)[1].split("/", 1)[0].removesuffix(".py")
+    root = Path(__file__).resolve().parent.parent
+    if path.startswith(str(root)):
+        return Path(path).relative_to(root).parts[0]
+    if "/lib/python3" in path:
+        return "stdlib:" + path.split("/lib/python3", 1)[1].split("/", 2)[1].removesuffix(".py")
+    return path
+
+
+def measure(*, quick: bool, profile: bool = False) -> list[Figure]:
+    """Run the benchmark and return its figures."""
+    from dsar.enums import RequestKind
+
+    count = 10 if quick else 200
+    emails = subjects(count)
+    with (
+        serve_emulators(
+            faults={"latency": LATENCY}, customers=count, time_scale=TIME_SCALE
+        ) as emulators,
+        engine_home(dict(emulators.env)) as home,
+        scaled_connectors(TIME_SCALE),
+    ):
+        use_prefect(home)
+        with Stopwatch() as startup:
+            _flow(submit(RequestKind.ACCESS, emails[:1])[0])
+        print(f"  warm-up (starts Prefect's local API): {startup.seconds:.1f} s")
+        flow_ids = submit(RequestKind.ACCESS, emails)
+        plain_ids = submit(RequestKind.ACCESS, emails)
+        stored = _stored_emails(flow_ids)
+        script = PlainScript()
+        flow, plain, direct = (
+            Contender("Prefect flow", _flow),
+            Contender("flows.steps", _plain),
+            Contender("httpx script", script.access),
+        )
+        done = 0
+        with Stopwatch() as total:
+            # One request on each path in turn: a change of load on a shared machine then
+            # falls on all three alike.
+            for flow_id, plain_id, email in zip(flow_ids, plain_ids, stored, strict=True):
+                if total.elapsed > MAX_SECONDS:
+                    break
+                flow.once(emulators, flow_id)
+                plain.once(emulators, plain_id)
+                direct.once(emulators, email)
+                done += 1
+        script.close()
+        for path in (flow, plain, direct):
+            print(
+                f"  {path.label}: {done} requests, {path.seconds:.1f} s, "
+                f"{sum(path.calls.values())} calls"
+            )
+        same = flow.calls == direct.calls == plain.calls
+        print(f"  same calls on every path: {'yes' if same else 'NO'}")
+        if profile:
+            sample = min(count, 20)
+            _profile("prefect", submit(RequestKind.ACCESS, emails[:sample]), _flow)
+            _profile("plain", submit(RequestKind.ACCESS, emails[:sample]), _plain)
+    note = "" if same else "; the paths made different calls"
+    per = 1000 / done
+    return [
+        RATIO.figure(
+            rounded(flow.seconds / direct.seconds),
+            f"Prefect flow {flow.seconds * per:.0f} ms/request vs script "
+            f"{direct.seconds * per:.0f} ms/request over {done} requests, interleaved{note}",
+        ),
+        RATIO_PLAIN.figure(
+            rounded(plain.seconds / direct.seconds),
+            f"flows.steps directly {plain.seconds * per:.0f} ms/request{note}",
+        ),
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m bench.overhead [--quick] [--profile] [--json PATH]``."""
+    options = parse_options("overhead", argv, _arguments)
+    print("orchestration overhead (access requests, engine vs plain httpx)")
+    figures = measure(quick=options.quick, profile=bool(options.extra["profile"]))
+    return finish(figures, options)
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--profile", action="store_true", help="write pyinstrument profiles to bench/profiles/"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
