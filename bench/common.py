@@ -21,12 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from connectors.ratelimit import (
-    ConcurrencyLimit,
-    FixedWindows,
-    LeakyBucket,
-    RateLimiter,
-)
 from dsar.enums import RequestKind
 
 Better = Literal["lower", "higher"]
@@ -356,58 +350,19 @@ async def run_plain(request_id: str, times: PlainTimes | None = None) -> str:
 # ------------------------------------------------------------------------------------------
 
 
-def scaled_limiter(name: str, time_scale: float) -> RateLimiter:
-    """The limiter ``name``'s connector uses by default, its clock scaled by ``time_scale``."""
-    if name == "shopify":
-        return LeakyBucket(time_scale=time_scale)
-    if name == "klaviyo":
-        return FixedWindows(time_scale=time_scale)
-    return ConcurrencyLimit(10)
-
-
 @contextmanager
 def scaled_connectors(time_scale: float) -> Iterator[Callable[..., Any]]:
     """Make the engine build its connectors with limiters scaled by ``time_scale``.
 
-    ``connectors.registry.build_connector`` configures each connector from the settings and
-    has no way to pass a time scale to the rate limiters; ``flows.steps.connector_for`` imports
-    it at call time. For the ``with`` block it is replaced by a function that builds the same
-    connector classes with the same settings, each with its default limiter on the scaled
-    clock. Yields that function.
+    ``flows.steps.connector_for`` looks ``connectors.registry.build_connector`` up on every
+    call; for the ``with`` block it builds with the registry's ``time_scale`` option. Yields
+    the builder.
     """
     import connectors.registry as registry
-    from connectors.klaviyo import KlaviyoConnector
-    from connectors.mailchimp import MailchimpConnector
-    from connectors.shopify import ShopifyConnector
     from dsar.settings import Settings
 
     def build(name: str, settings: Settings, *, transport: Any = None) -> Any:
-        rate = scaled_limiter(name, time_scale)
-        if name == "shopify":
-            return ShopifyConnector(
-                settings.shopify_url,
-                settings.shopify_token.get_secret_value(),
-                settings.shopify_api_version,
-                transport=transport,
-                rate=rate,
-            )
-        if name == "klaviyo":
-            return KlaviyoConnector(
-                settings.klaviyo_url,
-                settings.klaviyo_api_key.get_secret_value(),
-                settings.klaviyo_revision,
-                transport=transport,
-                rate=rate,
-            )
-        if name == "mailchimp":
-            return MailchimpConnector(
-                settings.mailchimp_url,
-                settings.mailchimp_api_key.get_secret_value(),
-                settings.mailchimp_list_id,
-                transport=transport,
-                rate=rate,
-            )
-        return original(name, settings, transport=transport)
+        return original(name, settings, transport=transport, time_scale=time_scale)
 
     original = registry.build_connector
     registry.build_connector = build

@@ -13,8 +13,10 @@ import httpx
 
 from connectors.base import Connector
 from connectors.errors import UnknownConnector
+from connectors.http import RetryPolicy
 from connectors.klaviyo import KlaviyoConnector
 from connectors.mailchimp import MailchimpConnector
+from connectors.ratelimit import ConcurrencyLimit, FixedWindows, LeakyBucket, RateLimiter
 from connectors.shopify import ShopifyConnector
 from dsar.settings import Settings
 
@@ -25,33 +27,64 @@ CONNECTORS: Mapping[str, type[Connector]] = {
     "shopify": ShopifyConnector,
 }
 
-_Factory = Callable[[Settings, httpx.AsyncBaseTransport | None], Connector]
+_Factory = Callable[
+    [Settings, httpx.AsyncBaseTransport | None, RateLimiter, RetryPolicy | None], Connector
+]
 
 _FACTORIES: Mapping[str, _Factory] = {
-    "shopify": lambda s, t: ShopifyConnector(
-        s.shopify_url, s.shopify_token.get_secret_value(), s.shopify_api_version, transport=t
+    "shopify": lambda s, t, rate, retry: ShopifyConnector(
+        s.shopify_url,
+        s.shopify_token.get_secret_value(),
+        s.shopify_api_version,
+        transport=t,
+        rate=rate,
+        retry=retry,
     ),
-    "klaviyo": lambda s, t: KlaviyoConnector(
-        s.klaviyo_url, s.klaviyo_api_key.get_secret_value(), s.klaviyo_revision, transport=t
+    "klaviyo": lambda s, t, rate, retry: KlaviyoConnector(
+        s.klaviyo_url,
+        s.klaviyo_api_key.get_secret_value(),
+        s.klaviyo_revision,
+        transport=t,
+        rate=rate,
+        retry=retry,
     ),
-    "mailchimp": lambda s, t: MailchimpConnector(
+    "mailchimp": lambda s, t, rate, retry: MailchimpConnector(
         s.mailchimp_url,
         s.mailchimp_api_key.get_secret_value(),
         s.mailchimp_list_id,
         transport=t,
+        rate=rate,
+        retry=retry,
     ),
 }
 
 
+def default_limiter(name: str, time_scale: float = 1.0) -> RateLimiter:
+    """The client-side limiter a processor's published limits call for, its clock scaled by
+    ``time_scale`` (benchmarks and tests compress time the same way the emulators do)."""
+    if name == "shopify":
+        return LeakyBucket(time_scale=time_scale)
+    if name == "klaviyo":
+        return FixedWindows(time_scale=time_scale)
+    return ConcurrencyLimit(10)  # Mailchimp: a concurrency cap, no clock
+
+
 def build_connector(
-    name: str, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+    name: str,
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    time_scale: float = 1.0,
+    retry: RetryPolicy | None = None,
 ) -> Connector:
     """A connector for the register name ``name``, configured from ``settings``.
 
-    Raises :class:`~connectors.errors.UnknownConnector` for a name no connector serves.
+    ``time_scale`` scales the rate limiter's clock and ``retry`` replaces the default retry
+    policy; both exist for benchmarks and tests that compress time. Raises
+    :class:`~connectors.errors.UnknownConnector` for a name no connector serves.
     """
     factory = _FACTORIES.get(name)
     if factory is None:
         known = ", ".join(sorted(CONNECTORS))
         raise UnknownConnector(f"no connector named {name!r}; known: {known}", processor=name)
-    return factory(settings, transport)
+    return factory(settings, transport, default_limiter(name, time_scale), retry)

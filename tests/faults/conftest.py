@@ -22,7 +22,6 @@ from tests.faults.harness import (
     ASYNC_DELAY,
     TIME_SCALE,
     install_fast_connectors,
-    memoize_register_discovery,
     write_api_only_register,
 )
 from tests.mailsink import Inbox
@@ -53,10 +52,9 @@ def prefect_api() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def fast_engine(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Connectors on the emulators' compressed time with millisecond retry back-off, and the
-    registers folder parsed once (see :mod:`tests.faults.harness`)."""
+    """Connectors on the emulators' compressed time with millisecond retry back-off (see
+    :mod:`tests.faults.harness`)."""
     install_fast_connectors(monkeypatch.setattr)
-    memoize_register_discovery(monkeypatch.setattr)
 
 
 def point_engine_at(running: RunningSandbox, monkeypatch: pytest.MonkeyPatch) -> None:

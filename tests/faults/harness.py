@@ -8,16 +8,15 @@ re-queue (run again what is not finished, after the processors' asynchronous job
 time) is :func:`requeue_until_settled`.
 
 Connectors are built with compressed time: their client-side rate limiters run at the
-emulators' ``time_scale`` and the HTTP layer retries with millisecond back-off. The registry
-offers no way to pass a retry policy or limiter, so :func:`install_fast_connectors` replaces
+emulators' ``time_scale`` and the HTTP layer retries with millisecond back-off (the
+registry's ``time_scale`` and ``retry`` options). :func:`install_fast_connectors` makes
 ``connectors.registry.build_connector``, which :func:`flows.steps.connector_for` looks up on
-every call; the crash worker (a child process) installs the same builder.
+every call, pass them; the crash worker (a child process) installs the same builder.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -32,10 +31,6 @@ from connectors import registry
 from connectors.base import Connector
 from connectors.errors import TransientError
 from connectors.http import RetryPolicy
-from connectors.klaviyo import KlaviyoConnector
-from connectors.mailchimp import MailchimpConnector
-from connectors.ratelimit import ConcurrencyLimit, FixedWindows, LeakyBucket
-from connectors.shopify import ShopifyConnector
 from dsar import lifecycle
 from dsar.db import session_scope
 from dsar.enums import Channel, RequestKind, RequestStatus
@@ -47,6 +42,9 @@ from sandbox.faults import Fault, FaultConfig, FaultInjector
 from sandbox.mailchimp_state import subscriber_hash
 from sandbox.personas import JONAS_EMAIL, MARIA_EMAIL, NEWSLETTER_ONLY_EMAIL, SHOP_ONLY_EMAIL
 from sandbox.server import EMULATORS
+
+#: The registry's own builder, kept before :func:`install_fast_connectors` replaces it.
+_build_connector = registry.build_connector
 
 #: Real seconds per nominal second in the emulators and the client-side limiters alike.
 TIME_SCALE = 0.02
@@ -120,34 +118,9 @@ def fast_connector(
     time_scale: float = TIME_SCALE,
 ) -> Connector:
     """The connector ``name`` with the processor's limiter at ``time_scale`` and fast retries."""
-    if name == "shopify":
-        return ShopifyConnector(
-            settings.shopify_url,
-            settings.shopify_token.get_secret_value(),
-            settings.shopify_api_version,
-            transport=transport,
-            rate=LeakyBucket(time_scale=time_scale),
-            retry=FAST_RETRY,
-        )
-    if name == "klaviyo":
-        return KlaviyoConnector(
-            settings.klaviyo_url,
-            settings.klaviyo_api_key.get_secret_value(),
-            settings.klaviyo_revision,
-            transport=transport,
-            rate=FixedWindows(time_scale=time_scale),
-            retry=FAST_RETRY,
-        )
-    if name == "mailchimp":
-        return MailchimpConnector(
-            settings.mailchimp_url,
-            settings.mailchimp_api_key.get_secret_value(),
-            settings.mailchimp_list_id,
-            transport=transport,
-            rate=ConcurrencyLimit(10),
-            retry=FAST_RETRY,
-        )
-    return registry.build_connector(name, settings, transport=transport)
+    return _build_connector(
+        name, settings, transport=transport, time_scale=time_scale, retry=FAST_RETRY
+    )
 
 
 def install_fast_connectors(setattr_: Callable[[Any, str, Any], None] = setattr) -> None:
@@ -157,29 +130,6 @@ def install_fast_connectors(setattr_: Callable[[Any, str, Any], None] = setattr)
     worker, a process of its own, passes nothing.
     """
     setattr_(registry, "build_connector", fast_connector)
-
-
-def memoize_register_discovery(setattr_: Callable[[Any, str, Any], None] = setattr) -> None:
-    """Parse the registers folder once per content instead of on every ``register_for``.
-
-    ``dsar.service.register_for`` re-validates every register in the folder on each call
-    (about 70 ms per file), and the steps call it many times per request: a hundred requests
-    would spend most of their time in YAML. The cache is keyed by the files' modification
-    times, so it returns exactly what an uncached call would.
-    """
-    from dsar import register, service
-
-    discover = register.discover_registers
-
-    @functools.lru_cache(maxsize=8)
-    def cached(directory: Path, stamp: tuple[tuple[str, float], ...]) -> dict[str, Path]:
-        return discover(directory)
-
-    def discover_registers(directory: Path) -> dict[str, Path]:
-        files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
-        return dict(cached(directory, tuple((str(f), f.stat().st_mtime) for f in files)))
-
-    setattr_(service, "discover_registers", discover_registers)
 
 
 def write_api_only_register(directory: Path, *, source: Path) -> Path:

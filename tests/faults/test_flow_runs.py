@@ -48,7 +48,6 @@ from tests.faults.harness import (
     Holdings,
     assert_each_erasure_once,
     install_fast_connectors,
-    memoize_register_discovery,
     statuses,
 )
 from tests.flows.conftest import run
@@ -213,7 +212,6 @@ def whole_run(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> Wh
         patch.setenv("DSAR_REGISTERS_DIR", str(REGISTERS))
         use_api_only_registers(home / "registers", patch)
         install_fast_connectors(patch.setattr)
-        memoize_register_discovery(patch.setattr)
         engine = engine_from_settings()
         rendered, printed = io.StringIO(), io.StringIO()
         since = datetime.now(UTC)

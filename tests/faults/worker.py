@@ -32,7 +32,6 @@ def _child() -> int:
 def main() -> int:
     """Serve ``run`` commands until stdin closes."""
     harness.install_fast_connectors()
-    harness.memoize_register_discovery()
     print("ready", flush=True)
     for line in sys.stdin:
         if line.strip() != "run":
