@@ -48,11 +48,11 @@ def critical_path(calls: CallSnapshot) -> tuple[float, dict[str, int]]:
 
 def _prefect_run(emulators: Emulators, request_id: str) -> tuple[float, float]:
     """(wall seconds, critical path seconds) of one request through the Prefect flow."""
-    from flows.process import process_request
+    from flows.embedded import run_request
 
     before = emulators.calls()
     with Stopwatch() as watch:
-        status = asyncio.run(process_request(request_id))
+        status = asyncio.run(run_request(request_id))
     calls = emulators.calls().minus(before)
     path, counts = critical_path(calls)
     _check(status, calls)

@@ -221,9 +221,9 @@ class Contender:
 
 
 def _flow(request_id: str) -> str:
-    from flows.process import process_request
+    from flows.embedded import run_request
 
-    return str(asyncio.run(process_request(request_id)))
+    return asyncio.run(run_request(request_id))
 
 
 def _plain(request_id: str) -> str:

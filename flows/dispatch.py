@@ -32,17 +32,9 @@ Runner = Callable[[str], Awaitable[object]]
 
 
 async def _process_request(request_id: str) -> object:
-    from prefect import tags
+    from flows.embedded import run_request
 
-    from dsar.logging import redact_handlers
-    from flows import steps
-    from flows.embedded import PREFECT_LOGGERS
-    from flows.process import process_request
-
-    request = steps.load(request_id).request
-    redact_handlers(*PREFECT_LOGGERS)
-    with tags(request.controller, request.kind.value):
-        return await process_request(request_id)
+    return await run_request(request_id)
 
 
 class EmbeddedDispatcher:

@@ -1,7 +1,7 @@
 """The request lifecycle as Prefect flows: thin orchestration over :mod:`flows.steps`.
 
 ``process_request(request_id)`` is the one entry flow. It passes the identity gate, stores the
-plan, then dispatches by kind to a subflow that fans the connector steps out concurrently
+plan, then fans the connector steps out concurrently
 across recipients (one task per step, retried on transient errors), waits a bounded time for
 the processors' asynchronous jobs, notifies recipients without an API (Art. 19) and answers the
 subject. Parameters are ids only: Prefect stores and shows parameters, identities never go there.
@@ -10,7 +10,6 @@ subject. Parameters are ids only: Prefect stores and shows parameters, identitie
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
@@ -84,7 +83,7 @@ async def _run_group(group: list[tuple[str, str, str]]) -> list[str]:
 
 
 async def _execute(request_id: str) -> str:
-    """The shared body of every kind's subflow."""
+    """Fan the connector steps out, wait for the processors' jobs, notify, answer."""
     await asyncio.gather(*(_run_group(g) for g in steps.connector_groups(request_id)))
     wait = get_settings().async_wait_seconds
     await asyncio.gather(
@@ -101,41 +100,35 @@ async def _execute(request_id: str) -> str:
 
 
 async def _publish(request_id: str, status: str) -> None:
-    rows = steps.step_rows(request_id)
-    summary = steps.summary(request_id)
-    await acreate_table_artifact(
-        key=f"steps-{request_id[:8]}",
-        table=rows,
-        description=f"Steps of request {request_id[:8]}",
+    """The steps table and the outcome, as two artifacts created side by side."""
+    await asyncio.gather(
+        acreate_table_artifact(
+            key=f"steps-{request_id[:8]}",
+            table=steps.step_rows(request_id),
+            description=f"Steps of request {request_id[:8]}",
+        ),
+        acreate_markdown_artifact(
+            key=f"summary-{request_id[:8]}",
+            markdown=steps.summary(request_id),
+            description=f"Outcome of request {request_id[:8]}: {status}",
+        ),
     )
-    await acreate_markdown_artifact(
-        key=f"summary-{request_id[:8]}",
-        markdown=summary,
-        description=f"Outcome of request {request_id[:8]}: {status}",
-    )
-
-
-def _subflow(kind: RequestKind) -> Any:
-    @flow(name=f"{kind.value}-request", flow_run_name=_run_name, persist_result=False)
-    async def run(request_id: str) -> str:
-        return await _execute(request_id)
-
-    run.__doc__ = f"Carry out a {kind.value} request."
-    return run
-
-
-SUBFLOWS = {kind: _subflow(kind) for kind in RequestKind}
 
 
 @flow(name="process-request", flow_run_name=_run_name, persist_result=False)
 async def process_request(request_id: str) -> str:
-    """Carry out one request end to end; safe to re-run, it resumes where it stopped."""
+    """Carry out one request end to end; safe to re-run, it resumes where it stopped.
+
+    One flow run per request, whatever its kind (the run is named ``<kind>-<id>``): the kinds
+    differ only in the plan, and a run of its own per kind would cost a second round of API
+    calls for every request.
+    """
     gate = await steps.identity_gate(request_id)
     if gate != "verified":
         return gate
     steps.start_and_plan(request_id)
     try:
-        return str(await SUBFLOWS[steps.kind_of(request_id)](request_id))
+        return await _execute(request_id)
     finally:
         await steps.close_connectors()
 
