@@ -212,9 +212,7 @@ def _accept(
     moment: datetime,
     tz: str | ZoneLookup | None,
 ) -> Request:
-    request = session.get(Request, challenge.request_id)
-    if request is None or request.status not in _AWAITING or request.verified_at is not None:
-        raise IdentityError(_INVALID)
+    request = _awaiting(session, challenge)
     challenge.used_at = moment
     session.add(challenge)
     request.verified_at = moment
@@ -233,6 +231,13 @@ def _accept(
     return request
 
 
+def _awaiting(session: Session, challenge: VerificationChallenge) -> Request:
+    request = session.get(Request, challenge.request_id)
+    if request is None or request.status not in _AWAITING or request.verified_at is not None:
+        raise IdentityError(_INVALID)
+    return request
+
+
 def _check_usable(
     challenge: VerificationChallenge | None, moment: datetime
 ) -> VerificationChallenge:
@@ -241,6 +246,28 @@ def _check_usable(
     if moment >= challenge.expires_at:
         raise IdentityError(_EXPIRED)
     return challenge
+
+
+def _challenge_for_token(
+    session: Session, token: str, *, for_update: bool
+) -> VerificationChallenge | None:
+    statement = select(VerificationChallenge).where(
+        VerificationChallenge.token_hash == hash_token(token)
+    )
+    return session.exec(statement.with_for_update() if for_update else statement).first()
+
+
+def check_token(session: Session, *, token: str, now: datetime | None = None) -> Request:
+    """The request a link would verify, leaving the link unused and the request unchanged.
+
+    Mail scanners and link previews open links before the requester does; opening the link
+    therefore only shows a confirmation button, and :func:`verify_token` runs when it is
+    pressed. Fails exactly when :func:`verify_token` would, with the same errors.
+    """
+    challenge = _check_usable(
+        _challenge_for_token(session, token, for_update=False), now or utcnow()
+    )
+    return _awaiting(session, challenge)
 
 
 def verify_token(
@@ -257,12 +284,7 @@ def verify_token(
     by default the controller's register says.
     """
     moment = now or utcnow()
-    challenge = session.exec(
-        select(VerificationChallenge)
-        .where(VerificationChallenge.token_hash == hash_token(token))
-        .with_for_update()
-    ).first()
-    usable = _check_usable(challenge, moment)
+    usable = _check_usable(_challenge_for_token(session, token, for_update=True), moment)
     return _accept(session, challenge=usable, how=BY_LINK, moment=moment, tz=tz)
 
 

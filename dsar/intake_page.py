@@ -72,6 +72,11 @@ TEXTS: dict[str, dict[str, Any]] = {
         "received_mail": "We will send you an e-mail with a confirmation link. Please open it "
         "to confirm that the address is yours: only then do we process your request.",
         "received_due": "We will answer by",
+        "confirm_title": "Confirm your request",
+        "confirm_text": "Please confirm that you made this request and that this e-mail "
+        "address is yours: only then do we process it.",
+        "confirm_submit": "Confirm",
+        "confirm_error": "This page has expired. Please press the button again.",
         "verified_title": "E-mail address confirmed",
         "verified_text": "Thank you. We are now processing your request and will write to you "
         "when it is done. Reference:",
@@ -132,6 +137,11 @@ TEXTS: dict[str, dict[str, Any]] = {
         "Sie ihn, um zu bestätigen, dass die Adresse Ihnen gehört: erst dann bearbeiten wir Ihre "
         "Anfrage.",
         "received_due": "Wir antworten spätestens bis",
+        "confirm_title": "Anfrage bestätigen",
+        "confirm_text": "Bitte bestätigen Sie, dass Sie diese Anfrage gestellt haben und dass "
+        "diese E-Mail-Adresse Ihnen gehört: erst dann bearbeiten wir sie.",
+        "confirm_submit": "Bestätigen",
+        "confirm_error": "Diese Seite ist abgelaufen. Bitte drücken Sie die Schaltfläche erneut.",
         "verified_title": "E-Mail-Adresse bestätigt",
         "verified_text": "Vielen Dank. Wir bearbeiten Ihre Anfrage jetzt und melden uns, sobald "
         "sie erledigt ist. Zeichen:",

@@ -8,13 +8,22 @@ delivery received, kept in ``details["intake"]``; a repeat whose body differs is
 
 The request is committed before the sender hears "accepted": the statutory clock runs from
 receipt (EDPB 01/2022 §159), so an accepted request must survive a crash that follows.
+
+Every intake transaction opens through :func:`write_session`. On SQLite each transaction takes
+the database's single write lock up front (``BEGIN IMMEDIATE``), and threads that find it taken
+sleep in SQLite's busy handler for growing intervals, waking in no order: a burst of posts then
+has a long tail of requests that lost every race. The intake's threads therefore queue on one
+process-wide lock first and meet SQLite's lock one at a time. PostgreSQL locks rows, not the
+database, and its writers run side by side.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from dsar.audit import append_event
-from dsar.db import session_scope
+from dsar.db import engine_from_settings, session_scope
 from dsar.enums import Channel, RequestKind
 from dsar.errors import InputError, RegisterError
 from dsar.intake_classify import classify
@@ -165,17 +174,38 @@ def _store(
     return request, body
 
 
+_SQLITE_WRITERS = threading.Lock()
+
+
+@contextmanager
+def write_session(engine: Engine | None = None) -> Iterator[Session]:
+    """A :func:`~dsar.db.session_scope` for the intake; on SQLite, one at a time per process.
+
+    The lock is held until the transaction has committed or rolled back, so the next writer
+    never meets SQLite's lock held by this process. Other processes (flow workers, the CLI)
+    still meet it through SQLite's busy timeout.
+    """
+    bound = engine or engine_from_settings()
+    if bound.dialect.name != "sqlite":
+        with session_scope(bound) as session:
+            yield session
+        return
+    with _SQLITE_WRITERS, session_scope(bound) as session:
+        yield session
+
+
 def once(engine: Engine | None, work: Callable[[Session], Receipt]) -> Receipt:
     """Run ``work`` in one transaction; a concurrent twin that committed first wins.
 
-    Two deliveries of the same key racing past the repeat check collide on the unique
-    ``idempotency_key``; the loser runs again and now finds the winner's request.
+    Two deliveries of the same key racing past the repeat check (from two processes, or on
+    PostgreSQL) collide on the unique ``idempotency_key``; the loser runs again and now finds
+    the winner's request.
     """
     try:
-        with session_scope(engine) as session:
+        with write_session(engine) as session:
             return work(session)
     except IntegrityError:
-        with session_scope(engine) as session:
+        with write_session(engine) as session:
             return work(session)
 
 

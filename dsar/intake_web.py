@@ -3,7 +3,11 @@
 Everything here answers in HTML (English or German), never JSON: these pages are read by the
 data subject, and Art. 12(1) asks for concise, intelligible information in plain language.
 A link that cannot be used — unknown, used, expired — always gets the same 404 page, so trying
-links teaches nothing about which ones exist.
+links teaches nothing about which ones exist. Opening the confirmation link only shows a button:
+mail scanners and link previews fetch links before the requester sees them, and a fetch that
+used up the link would leave the requester with a dead one.
+
+Every database transaction here opens through :func:`~dsar.intake_store.write_session`.
 """
 
 from __future__ import annotations
@@ -18,11 +22,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request as HttpRequest
 
 from dsar import intake_page as page
-from dsar.db import session_scope
 from dsar.enums import Channel
 from dsar.errors import IdentityError, NotFoundError
 from dsar.export import resolve_download
-from dsar.identity import verify_code, verify_token
+from dsar.identity import check_token, verify_code, verify_token
 from dsar.intake_forms import parse_fields
 from dsar.intake_guard import (
     FORM,
@@ -33,7 +36,16 @@ from dsar.intake_guard import (
     require_media_type,
 )
 from dsar.intake_state import LIMITED, IntakeState, html, state_of
-from dsar.intake_store import ACTOR_PAGE, once, served_controllers, submit_contact
+from dsar.intake_store import (
+    ACTOR_PAGE,
+    once,
+    served_controllers,
+    submit_contact,
+    write_session,
+)
+
+#: Longer tokens are not ours; they are answered without a database look-up.
+_MAX_TOKEN = 200
 
 
 def _gone(lang: str) -> HTMLResponse:
@@ -71,12 +83,18 @@ def _form_page(
         errors=errors or {},
         general_error=general_error,
     )
-    response = html(body, status)
+    return _with_csrf_cookie(html(body, status), state, token, path="/privacy-request")
+
+
+def _with_csrf_cookie(
+    response: HTMLResponse, state: IntakeState, token: str, *, path: str
+) -> HTMLResponse:
+    """``response`` carrying the form's CSRF token as a cookie for the form's own path."""
     response.set_cookie(
         page.CSRF_COOKIE,
         token,
         max_age=page.CSRF_TTL_SECONDS,
-        path="/privacy-request",
+        path=path,
         secure=state.settings.public_url.startswith("https://"),
         httponly=True,
         samesite="strict",
@@ -156,10 +174,43 @@ def _install_page(app: FastAPI) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def _waiting(state: IntakeState, token: str) -> tuple[str, str] | None:
+    """The id and language of the request ``token`` would verify; ``None`` if it would not."""
+    if len(token) > _MAX_TOKEN:
+        return None
+    try:
+        with write_session(state.engine) as session:
+            waiting = check_token(session, token=token)
+            return waiting.id, _lang(waiting.language)
+    except IdentityError:
+        return None
+
+
+def _confirm_page(
+    state: IntakeState,
+    token: str,
+    waiting: tuple[str, str],
+    *,
+    general_error: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    request_id, language = waiting
+    csrf = state.csrf.issue()
+    body = page.render(
+        "confirm",
+        language,
+        csrf=csrf,
+        action=f"/verify/{token}",
+        reference=request_id,
+        general_error=general_error,
+    )
+    return _with_csrf_cookie(html(body, status), state, csrf, path="/verify")
+
+
 def _install_links(app: FastAPI) -> None:
     @app.get("/verify/{token}", response_class=HTMLResponse, dependencies=[LIMITED])
-    async def verify_link(request: HttpRequest, token: str) -> HTMLResponse:
-        """Confirm control of the e-mail address and start processing the waiting request.
+    async def confirm_link(request: HttpRequest, token: str) -> HTMLResponse:
+        """The page behind the e-mail's link: a button that confirms; opening it changes nothing.
 
         Unknown, used and expired links all answer the same 404 page (no hint which).
         """
@@ -167,10 +218,37 @@ def _install_links(app: FastAPI) -> None:
         language = page.page_language(None, request.headers.get("accept-language"))
 
         def work() -> HTMLResponse:
-            if len(token) > 200:
+            waiting = _waiting(state, token)
+            if waiting is None:
+                return _gone(language)
+            return _confirm_page(state, token, waiting)
+
+        return await run_in_threadpool(work)
+
+    @app.post("/verify/{token}", response_class=HTMLResponse, dependencies=[LIMITED])
+    async def verify_link(request: HttpRequest, token: str) -> HTMLResponse:
+        """Confirm control of the e-mail address and start processing the waiting request.
+
+        Only the button of the page this service showed confirms (its CSRF token in the form
+        and the cookie); anything else gets the button again (400) and verifies nothing.
+        """
+        state = state_of(request)
+        require_media_type(request, FORM)
+        fields = parse_fields(await read_capped(request), FORM)
+        language = page.page_language(None, request.headers.get("accept-language"))
+        nonce = state.csrf.check(fields.get(page.CSRF_FIELD), request.cookies.get(page.CSRF_COOKIE))
+
+        def work() -> HTMLResponse:
+            if nonce is None:
+                waiting = _waiting(state, token)
+                if waiting is None:
+                    return _gone(language)
+                error = page.texts(waiting[1])["confirm_error"]
+                return _confirm_page(state, token, waiting, general_error=error, status=400)
+            if len(token) > _MAX_TOKEN:
                 return _gone(language)
             try:
-                with session_scope(state.engine) as session:
+                with write_session(state.engine) as session:
                     verified = verify_token(session, token=token)
                     request_id, lang = verified.id, verified.language
             except IdentityError:
@@ -202,7 +280,7 @@ def _install_links(app: FastAPI) -> None:
 
         def work() -> HTMLResponse:
             try:
-                with session_scope(state.engine) as session:
+                with write_session(state.engine) as session:
                     verified = verify_code(session, request_id=request_id, code=code)
                     lang_of_request = verified.language
             except IdentityError:
@@ -224,7 +302,7 @@ def _install_links(app: FastAPI) -> None:
 
         def work() -> Path | None:
             try:
-                with session_scope(state.engine) as session:
+                with write_session(state.engine) as session:
                     return Path(resolve_download(session, token=token).path)
             except NotFoundError:
                 return None

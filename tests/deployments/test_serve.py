@@ -20,6 +20,7 @@ import pytest
 
 from dsar.notify import sign_payload
 from sandbox.seed import MARIA_EMAIL
+from tests.browser import confirm
 from tests.conftest import REGISTERS
 from tests.mailsink import free_port
 
@@ -117,7 +118,7 @@ def test_signed_contact_form_request_is_verified_and_completed(
     text = challenge.get_body(preferencelist=("plain",)).get_content()
     link = re.search(r"(http://127\.0\.0\.1:\d+/verify/[A-Za-z0-9_\-]+)", text)
     assert link is not None
-    assert httpx.get(link.group(1), timeout=10).status_code == 200
+    assert confirm(link.group(1)).status_code == 200
     _wait(
         lambda: any("/exports/" in str(m.get_body(preferencelist=("plain",)).get_content())
                     for m in _mails(outbox)),

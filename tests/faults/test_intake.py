@@ -128,6 +128,36 @@ class TestConcurrentDeliveries:
         assert _stored(engine) == 1
         assert dispatches.started == [responses[0].json()["id"]]
 
+    def test_different_deliveries_at_once_each_make_one_request(
+        self, intake: tuple[str, Dispatches], engine: Engine
+    ) -> None:
+        """Ten people's posts arriving together, each sent three times, queue for the database
+        without loss: ten requests, each copy answered with its own request, each started once."""
+        url, dispatches = intake
+        people = 10
+        posts = []
+        for person in range(people):
+            body = json.dumps({**DELIVERY, "email": f"person.{person}@example.com"}).encode()
+            posts += [(person, body, _signed(body, key=f"form-{person}"))] * 3
+        limits = httpx.Limits(max_connections=len(posts))
+
+        async def post_all() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+                return await asyncio.gather(
+                    *(client.post(URL, content=body, headers=headers) for _, body, headers in posts)
+                )
+
+        responses = asyncio.run(post_all())
+        assert [r.status_code for r in responses] == [202] * len(posts)
+        ids: dict[int, set[str]] = {}
+        for (person, _, _), response in zip(posts, responses, strict=True):
+            ids.setdefault(person, set()).add(response.json()["id"])
+        assert all(len(found) == 1 for found in ids.values())
+        request_ids = {found.pop() for found in ids.values()}
+        assert len(request_ids) == people
+        assert _stored(engine) == people
+        assert sorted(dispatches.started) == sorted(request_ids)
+
 
 class TestRedeliveries:
     def test_a_redelivered_webhook_gets_the_first_receipt(

@@ -35,6 +35,7 @@ from dsar.service import register_for, submit_request
 from dsar.settings import get_settings
 from sandbox.personas import MARIA
 from sandbox.server import EMULATORS, RunningSandbox
+from tests.faults.conftest import PUBLIC_URL
 from tests.faults.harness import WRITES
 from tests.mailsink import Inbox
 
@@ -49,8 +50,9 @@ ATTACKER = "collector@attacker.example"
 
 @pytest.fixture
 def intake_client(flow_env: Inbox) -> Iterator[TestClient]:
-    """The intake service's pages (verification links and codes, downloads), in process."""
-    with TestClient(create_app()) as client:
+    """The intake service's pages (verification links and codes, downloads), in process,
+    addressed as the public URL the e-mails link to (its cookies are HTTPS-only)."""
+    with TestClient(create_app(), base_url=PUBLIC_URL) as client:
         yield client
 
 
@@ -135,15 +137,22 @@ class TestImpostors:
         intake_client: TestClient,
     ) -> None:
         """An access request naming another delivery address: no package before the owner of
-        the address on file follows the link; then the link goes to that owner, never to the
-        address named in the request."""
+        the address on file confirms (opening the link is not confirming); then the link goes
+        to that owner, never to the address named in the request."""
         request_id = _file_in_maria_s_name(RequestKind.ACCESS)
         assert _run(request_id) == RequestStatus.VERIFYING.value
         assert _exports(request_id) == []
         (challenge,) = _to(flow_env, MARIA.email)
         match = re.search(r"/verify/([A-Za-z0-9_-]+)", _body(challenge))
         assert match is not None
-        assert intake_client.get(f"/verify/{match.group(1)}").status_code == 200
+        link = f"/verify/{match.group(1)}"
+        page = intake_client.get(link)  # a mail scanner or link preview opens it first
+        assert page.status_code == 200
+        assert _run(request_id) == RequestStatus.VERIFYING.value
+        assert _exports(request_id) == []
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf is not None
+        assert intake_client.post(link, data={"csrf_token": csrf.group(1)}).status_code == 200
         assert _run(request_id) == RequestStatus.COMPLETED.value
         assert len(_exports(request_id)) == 1
         answer = _to(flow_env, MARIA.email)[-1]

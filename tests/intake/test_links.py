@@ -1,14 +1,16 @@
-"""Links from the engine's e-mails: identity confirmation starts processing; downloads are
-served while valid; an unusable link of any sort looks the same."""
+"""Links from the engine's e-mails: the confirmation link shows a button whose CSRF-protected
+post starts processing; downloads are served while valid; an unusable link looks the same."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 import zipfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -16,6 +18,7 @@ from sqlmodel import Session
 from dsar.enums import Channel, RequestStatus
 from dsar.export import PackageFile, issue_download
 from dsar.identity import BY_CODE, BY_LINK, issue_challenge
+from dsar.intake_page import CSRF_COOKIE
 from dsar.models import Request, utcnow
 from tests.factories import make_request
 from tests.intake.conftest import RecordingDispatcher, TestClient
@@ -23,10 +26,12 @@ from tests.intake.conftest import RecordingDispatcher, TestClient
 VIENNA = "Europe/Vienna"
 
 
-def challenge(engine: Engine, **kwargs: Any) -> tuple[str, str, str]:
+def challenge(engine: Engine, language: str = "en", **kwargs: Any) -> tuple[str, str, str]:
     """A contact-form request waiting for its identity check: (request id, token, code)."""
     with Session(engine, expire_on_commit=False) as session:
-        request = make_request(session, channel=Channel.CONTACT_FORM, received_at=utcnow())
+        request = make_request(
+            session, channel=Channel.CONTACT_FORM, received_at=utcnow(), language=language
+        )
         _, token, code = issue_challenge(session, request=request, tz=VIENNA, **kwargs)
         session.commit()
         return request.id, token, code
@@ -39,44 +44,145 @@ def reload(engine: Engine, request_id: str) -> Request:
         return request
 
 
+def token_of(page: str) -> str:
+    """The CSRF token in the confirmation page's form."""
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, "the confirmation form carries a CSRF token"
+    return match.group(1)
+
+
+def confirm(client: TestClient, token: str) -> httpx.Response:
+    """Open the link and press the button, as a browser does."""
+    page = client.get(f"/verify/{token}")
+    assert page.status_code == 200
+    pressed: httpx.Response = client.post(
+        f"/verify/{token}", data={"csrf_token": token_of(page.text)}
+    )
+    return pressed
+
+
 class TestVerifyLink:
-    def test_valid_link_verifies_and_starts_processing_once(
+    def test_opening_the_link_verifies_nothing_and_leaves_it_usable(
         self, client: TestClient, engine: Engine, dispatcher: RecordingDispatcher
     ) -> None:
-        """Following the link marks the request verified and dispatches it exactly once."""
+        """A GET (a mail scanner, a link preview) only shows the button: the request still
+        waits, nothing starts, and the link works afterwards."""
         request_id, token, _ = challenge(engine)
-        response = client.get(f"/verify/{token}")
+        for _ in range(3):
+            page = client.get(f"/verify/{token}")
+            assert page.status_code == 200
+            assert page.headers["content-type"].startswith("text/html")
+            assert f'<form method="post" action="/verify/{token}">' in page.text
+            assert request_id in page.text
+        stored = reload(engine, request_id)
+        assert stored.verified_at is None
+        assert stored.status == RequestStatus.VERIFYING
+        assert dispatcher.calls == []
+        response = client.post(f"/verify/{token}", data={"csrf_token": token_of(page.text)})
+        assert response.status_code == 200
+        assert reload(engine, request_id).verified_by == BY_LINK
+
+    def test_pressing_the_button_verifies_and_starts_processing_once(
+        self, client: TestClient, engine: Engine, dispatcher: RecordingDispatcher
+    ) -> None:
+        """The form's POST marks the request verified and dispatches it exactly once."""
+        request_id, token, _ = challenge(engine)
+        response = confirm(client, token)
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/html")
+        assert "E-mail address confirmed" in response.text
         assert request_id in response.text
         stored = reload(engine, request_id)
         assert stored.verified_at is not None
         assert stored.verified_by == BY_LINK
         assert dispatcher.calls == [request_id]
 
+    def test_confirmation_page_speaks_the_request_s_language(
+        self, client: TestClient, engine: Engine
+    ) -> None:
+        """The button is offered in the language the request was made in."""
+        _, token, _ = challenge(engine, language="de")
+        page = client.get(f"/verify/{token}", headers={"accept-language": "en"})
+        assert "Anfrage bestätigen" in page.text
+        assert '<html lang="de">' in page.text
+
+    @pytest.mark.parametrize("case", ["no_token", "no_cookie", "forged", "json"])
+    def test_a_post_without_the_page_s_csrf_token_verifies_nothing(
+        self, client: TestClient, engine: Engine, dispatcher: RecordingDispatcher, case: str
+    ) -> None:
+        """Only the button of a page this service showed confirms: a post without its token,
+        without its cookie, with a forged token or not as a form is refused (4xx)."""
+        request_id, token, _ = challenge(engine)
+        issued = token_of(client.get(f"/verify/{token}").text)
+        url = f"/verify/{token}"
+        if case == "no_token":
+            response = client.post(url, data={"csrf_token": ""})
+        elif case == "no_cookie":
+            client.cookies.clear()
+            response = client.post(url, data={"csrf_token": issued})
+        elif case == "forged":
+            nonce, expiry, _ = issued.split(".")
+            forged = f"{nonce}.{expiry}.{'0' * 64}"
+            client.cookies.set(CSRF_COOKIE, forged, path="/verify")
+            response = client.post(url, data={"csrf_token": forged})
+        else:
+            response = client.post(url, json={"csrf_token": issued})
+        assert 400 <= response.status_code < 500
+        assert reload(engine, request_id).verified_at is None
+        assert dispatcher.calls == []
+        client.cookies.clear()
+        assert confirm(client, token).status_code == 200
+
+    def test_a_refused_post_offers_the_button_again(
+        self, client: TestClient, engine: Engine
+    ) -> None:
+        """A post whose form expired gets the button again (400), which then works."""
+        request_id, token, _ = challenge(engine)
+        client.get(f"/verify/{token}")
+        refused = client.post(f"/verify/{token}", data={"csrf_token": ""})
+        assert refused.status_code == 400
+        assert "This page has expired" in refused.text
+        again = client.post(f"/verify/{token}", data={"csrf_token": token_of(refused.text)})
+        assert again.status_code == 200
+        assert reload(engine, request_id).verified_by == BY_LINK
+
     def test_second_use_of_a_link_is_404(
         self, client: TestClient, engine: Engine, dispatcher: RecordingDispatcher
     ) -> None:
-        """A link works once; the second visit finds nothing and starts nothing."""
+        """A link works once; afterwards opening it or pressing the button finds nothing."""
         _, token, _ = challenge(engine)
-        assert client.get(f"/verify/{token}").status_code == 200
-        response = client.get(f"/verify/{token}")
-        assert response.status_code == 404
+        page = client.get(f"/verify/{token}")
+        csrf = token_of(page.text)
+        assert client.post(f"/verify/{token}", data={"csrf_token": csrf}).status_code == 200
+        assert client.get(f"/verify/{token}").status_code == 404
+        assert client.post(f"/verify/{token}", data={"csrf_token": csrf}).status_code == 404
         assert len(dispatcher.calls) == 1
+
+    def test_link_of_a_request_confirmed_by_code_is_404(
+        self, client: TestClient, engine: Engine
+    ) -> None:
+        """Once the code confirmed the request, its link offers no button."""
+        request_id, token, code = challenge(engine)
+        client.post("/verify", data={"request_id": request_id, "code": code})
+        assert client.get(f"/verify/{token}").status_code == 404
 
     def test_unknown_used_and_expired_links_look_alike(
         self, client: TestClient, engine: Engine, dispatcher: RecordingDispatcher
     ) -> None:
-        """No answer tells which links exist: unknown, used and expired give one 404 page."""
+        """No answer tells which links exist: unknown, used and expired give one 404 page,
+        whether opened or posted to."""
         _, used, _ = challenge(engine)
-        client.get(f"/verify/{used}")
+        confirm(client, used)
         expired_id, expired, _ = challenge(engine, now=utcnow() - timedelta(hours=100))
-        answers = [
-            client.get(f"/verify/{token}") for token in ("no-such-token", used, expired, "x" * 500)
-        ]
+        live_id, live, _ = challenge(engine)
+        csrf = token_of(client.get(f"/verify/{live}").text)
+        tokens = ("no-such-token", used, expired, "x" * 500)
+        answers = [client.get(f"/verify/{token}") for token in tokens]
+        answers += [client.post(f"/verify/{t}", data={"csrf_token": csrf}) for t in tokens]
         assert {a.status_code for a in answers} == {404}
         assert len({a.text for a in answers}) == 1
         assert reload(engine, expired_id).verified_at is None
+        assert reload(engine, live_id).verified_at is None
         assert len(dispatcher.calls) == 1
 
 
