@@ -365,7 +365,7 @@ def scaled_connectors(time_scale: float) -> Iterator[Callable[..., Any]]:
         return original(name, settings, transport=transport, time_scale=time_scale)
 
     original = registry.build_connector
-    registry.build_connector = build
+    registry.build_connector = build  # type: ignore[assignment]
     try:
         yield build
     finally:

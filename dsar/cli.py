@@ -556,30 +556,58 @@ def request_withdraw(
 
 @app.command("run")
 def run_request(
-    request_id: Annotated[str, typer.Argument(help="Request id (or a unique prefix of 6+).")],
+    request_ids: Annotated[
+        list[str],
+        typer.Argument(help="Request id(s), or unique prefixes of 6+; several run as one batch."),
+    ],
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=32, help="Requests of a batch carried out at once.")
+    ] = 1,
     as_json: JsonOpt = False,
 ) -> None:
-    """Carry out a request now, in this process (embedded Prefect), with a progress view."""
+    """Carry out requests now, in this process (embedded Prefect), with a progress view.
+
+    One id runs ``process-request``; several run together in one ``process-requests`` flow
+    run, which pays Prefect's per-run cost and the processors' connections once.
+    """
     from dsar.service import get_request
     from dsar.settings import get_settings
 
     with domain_errors():
         with db_session() as session:
-            request_id = get_request(session, request_id).id
+            ids = list(dict.fromkeys(get_request(session, rid).id for rid in request_ids))
         from flows.runtime import prepare_prefect_env
 
         prepare_prefect_env(get_settings().home)
-        from flows.embedded import run_with_progress
+        from flows import embedded
 
-        status = run_with_progress(request_id, console=None if as_json else out)
+        console = None if as_json else out
+        if len(ids) == 1:
+            outcomes = {ids[0]: embedded.run_with_progress(ids[0], console=console)}
+        else:
+            outcomes = embedded.run_batch_with_progress(
+                ids, concurrency=concurrency, console=console
+            )
         with db_session() as session:
-            payload = _request_payload(get_request(session, request_id), session)
+            payloads = [_request_payload(get_request(session, rid), session) for rid in ids]
     if as_json:
-        print_json(payload)
+        print_json(payloads[0] if len(ids) == 1 else payloads)
+    elif len(ids) == 1:
+        _print_steps(payloads[0])
     else:
-        _print_steps(payload)
-    if status == "failed":
+        _print_outcomes(payloads, outcomes)
+    if any(status in ("failed", "crashed") for status in outcomes.values()):
         raise typer.Exit(1)
+
+
+def _print_outcomes(payloads: list[dict[str, Any]], outcomes: dict[str, str]) -> None:
+    table = Table(title=f"{len(payloads)} requests")
+    for column in ("request", "kind", "status", "steps"):
+        table.add_column(column)
+    for payload in payloads:
+        status = outcomes.get(payload["id"], payload["status"])
+        table.add_row(payload["id"][:12], payload["kind"], status, str(len(payload["steps"])))
+    out.print(table)
 
 
 def _print_steps(payload: dict[str, Any]) -> None:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
+from sqlmodel import col, select
 
+from dsar.db import session_scope
+from dsar.enums import RequestStatus
+from dsar.models import Request
 from flows import steps
 
 _DONE = {"done", "skipped", "failed", "pending"}
+_UNSETTLED = (RequestStatus.RECEIVED, RequestStatus.IN_PROGRESS)
 
 #: Prefect's loggers whose handlers must redact (its run loggers ship records to its API).
 PREFECT_LOGGERS = ("prefect", "prefect.flow_runs", "prefect.task_runs", "prefect.flows")
@@ -47,6 +52,56 @@ async def run_request(request_id: str) -> str:
     async with prefect_clients():
         with tags(request.controller, request.kind.value):
             return str(await process_request(request_id))
+
+
+async def run_requests(request_ids: Sequence[str], *, concurrency: int = 1) -> dict[str, str]:
+    """``process_requests``: many requests in one flow run, each request's outcome by id."""
+    from dsar.logging import redact_handlers
+    from flows.process import process_requests
+
+    redact_handlers(*PREFECT_LOGGERS)
+    async with prefect_clients():
+        return dict(await process_requests(list(request_ids), concurrency=concurrency))
+
+
+def _settled(request_ids: Sequence[str]) -> int:
+    """How many of the requests are no longer waiting to run or running."""
+    with session_scope() as session:
+        return len(
+            session.exec(
+                select(Request.id).where(
+                    col(Request.id).in_(request_ids),
+                    col(Request.status).not_in(_UNSETTLED),
+                )
+            ).all()
+        )
+
+
+def run_batch_with_progress(
+    request_ids: Sequence[str], *, concurrency: int, console: Console | None
+) -> dict[str, str]:
+    """Run ``process_requests`` to its end; with a console, count the requests as they settle."""
+
+    async def go() -> dict[str, str]:
+        run = asyncio.ensure_future(run_requests(request_ids, concurrency=concurrency))
+        if console is None:
+            return await run
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} requests"),
+            console=console,
+            transient=False,
+        ) as progress:
+            bar = progress.add_task("batch", total=len(request_ids))
+            while not run.done():
+                progress.update(bar, completed=_settled(request_ids))
+                await asyncio.wait({run}, timeout=0.5)
+            progress.update(bar, completed=len(request_ids))
+        return run.result()
+
+    return asyncio.run(go())
 
 
 def run_with_progress(request_id: str, *, console: Console | None) -> str:

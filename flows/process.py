@@ -10,6 +10,7 @@ subject. Parameters are ids only: Prefect stores and shows parameters, identitie
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 
 from prefect import flow, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
@@ -17,8 +18,11 @@ from prefect.runtime import flow_run, task_run
 
 from connectors.errors import TransientError
 from dsar.enums import RequestKind
+from dsar.logging import get_logger
 from dsar.settings import get_settings
 from flows import steps
+
+log = get_logger("dsar.flows.process")
 
 #: Task-level retries for transient processor errors, on top of the HTTP layer's own.
 STEP_RETRIES = 2
@@ -95,7 +99,6 @@ async def _execute(request_id: str) -> str:
     status = answer_subject(request_id)
     if steps.kind_of(request_id) is RequestKind.PORTABILITY and status == "completed":
         await transmit(request_id)
-    await _publish(request_id, status)
     return status
 
 
@@ -115,6 +118,19 @@ async def _publish(request_id: str, status: str) -> None:
     )
 
 
+async def _carry_out(request_id: str, *, publish: bool) -> str:
+    """Identity gate, plan, steps, answer: one request, inside whichever flow run calls it;
+    with ``publish``, its steps and outcome become artifacts of that run."""
+    gate = await steps.identity_gate(request_id)
+    if gate != "verified":
+        return gate
+    steps.start_and_plan(request_id)
+    status = await _execute(request_id)
+    if publish:
+        await _publish(request_id, status)
+    return status
+
+
 @flow(name="process-request", flow_run_name=_run_name, persist_result=False)
 async def process_request(request_id: str) -> str:
     """Carry out one request end to end; safe to re-run, it resumes where it stopped.
@@ -123,14 +139,45 @@ async def process_request(request_id: str) -> str:
     differ only in the plan, and a run of its own per kind would cost a second round of API
     calls for every request.
     """
-    gate = await steps.identity_gate(request_id)
-    if gate != "verified":
-        return gate
-    steps.start_and_plan(request_id)
     try:
-        return await _execute(request_id)
+        return await _carry_out(request_id, publish=True)
     finally:
         await steps.close_connectors()
+
+
+@flow(name="process-requests", persist_result=False)
+async def process_requests(request_ids: list[str], concurrency: int = 1) -> dict[str, str]:
+    """Carry out many requests in one flow run (a backlog, a nightly batch).
+
+    Each request's steps are tasks as in ``process-request``, but the flow run, the API
+    clients and the processors' connections are paid once for the batch, and one table
+    artifact lists the outcomes. A request that breaks is recorded as ``crashed`` and left in
+    progress for the deadline monitor's re-run; the others go on.
+    """
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(request_id: str) -> str:
+        async with gate:
+            try:
+                return await _carry_out(request_id, publish=False)
+            except Exception as exc:
+                log.exception("request_crashed", request=request_id, error=type(exc).__name__)
+                return "crashed"
+
+    try:
+        outcomes = await asyncio.gather(*(one(request_id) for request_id in request_ids))
+    finally:
+        await steps.close_connectors()
+    results = dict(zip(request_ids, outcomes, strict=True))
+    await acreate_table_artifact(
+        key="batch-outcomes",
+        table=[{"request": rid[:8], "status": status} for rid, status in results.items()],
+        description=f"{len(results)} requests: "
+        + ", ".join(f"{s} {n}" for s, n in sorted(Counter(results.values()).items())),
+    )
+    return results
 
 
 @flow(name="complete-manual-task", persist_result=False)

@@ -53,10 +53,10 @@ def submit(kind: RequestKind, email: str, *, verified: bool = True, **details: A
 
 
 def run(request_id: str) -> str:
-    """Run the entry flow to its end in this process."""
-    from flows.process import process_request
+    """Run the entry flow to its end in this process, as ``dsar run`` starts it."""
+    from flows.embedded import run_request
 
-    return str(asyncio.run(process_request(request_id)))
+    return asyncio.run(run_request(request_id))
 
 
 @pytest.fixture

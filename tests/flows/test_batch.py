@@ -1,0 +1,103 @@
+"""Many requests in one flow run: ``process-requests`` and ``dsar run ID ID …``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from dsar.cli import app
+from dsar.db import session_scope
+from dsar.enums import RequestKind, RequestStatus, StepStatus
+from dsar.models import Request, Step
+from sandbox.seed import JONAS_EMAIL, MARIA_EMAIL
+from tests.flows.conftest import submit
+from tests.mailsink import Inbox
+
+pytestmark = pytest.mark.integration
+
+
+def _status(request_id: str) -> RequestStatus:
+    with session_scope() as session:
+        request = session.get(Request, request_id)
+        assert request is not None
+        return request.status
+
+
+def _processor_calls(sandbox: Any) -> int:
+    box = sandbox.sandbox
+    return sum(e.calls.total_requests for e in (box.shopify, box.klaviyo, box.mailchimp))
+
+
+def _batch(request_ids: list[str], concurrency: int = 1) -> dict[str, str]:
+    from flows.embedded import run_requests
+
+    return asyncio.run(run_requests(request_ids, concurrency=concurrency))
+
+
+def test_a_batch_carries_out_every_request_and_answers_each_subject(
+    engine_env: Inbox, sandbox: Any
+) -> None:
+    """Each request of a batch runs all its steps: the access subject gets exactly one answer,
+    the erasure waits for staff's tasks for the recipients without an API."""
+    access = submit(RequestKind.ACCESS, MARIA_EMAIL)
+    erasure = submit(RequestKind.ERASURE, JONAS_EMAIL)
+    outcomes = _batch([access, erasure], concurrency=2)
+    assert outcomes[access] == "completed"
+    assert outcomes[erasure] == "awaiting_manual"
+    assert _status(access) is RequestStatus.COMPLETED
+    with session_scope() as session:
+        steps = session.exec(select(Step).where(Step.request_id == erasure)).all()
+    assert steps
+    assert all(step.status is not StepStatus.PLANNED for step in steps)
+    assert len([m for m in engine_env.messages if MARIA_EMAIL in str(m["To"])]) == 1
+
+
+def test_a_request_that_breaks_does_not_stop_the_rest_of_the_batch(
+    engine_env: Inbox, sandbox: Any
+) -> None:
+    """One request that cannot run is reported as crashed; the others are carried out."""
+    access = submit(RequestKind.ACCESS, MARIA_EMAIL)
+    missing = "0" * 32
+    outcomes = _batch([missing, access])
+    assert outcomes == {missing: "crashed", access: "completed"}
+    assert _status(access) is RequestStatus.COMPLETED
+
+
+def test_a_batch_that_is_run_again_changes_nothing(engine_env: Inbox, sandbox: Any) -> None:
+    """Re-running a finished batch sends no second answer and repeats no processor call."""
+    access = submit(RequestKind.ACCESS, MARIA_EMAIL)
+    assert _batch([access]) == {access: "completed"}
+    mails = len(engine_env.messages)
+    calls = _processor_calls(sandbox)
+    assert calls > 0
+    assert _batch([access]) == {access: "completed"}
+    assert len(engine_env.messages) == mails
+    assert _processor_calls(sandbox) == calls
+
+
+def test_dsar_run_with_several_ids_prints_each_outcome(engine_env: Inbox, sandbox: Any) -> None:
+    """``dsar run A B --json`` carries both out and lists both, each with its steps."""
+    first = submit(RequestKind.ACCESS, MARIA_EMAIL)
+    second = submit(RequestKind.RESTRICTION, JONAS_EMAIL)
+    result = CliRunner().invoke(app, ["run", first, second[:10], "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert [p["id"] for p in payload] == [first, second]
+    assert payload[0]["status"] == "completed"
+    assert all(p["steps"] for p in payload)
+
+
+def test_dsar_run_with_an_unknown_id_fails_before_anything_runs(
+    engine_env: Inbox, sandbox: Any
+) -> None:
+    """An unknown id among several is a usage error (exit 2); no request is started."""
+    access = submit(RequestKind.ACCESS, MARIA_EMAIL)
+    result = CliRunner().invoke(app, ["run", access, "f" * 32])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert _status(access) is RequestStatus.RECEIVED
