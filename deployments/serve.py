@@ -24,11 +24,12 @@ def build_deployments(*, timezone: str) -> list[Any]:
     from prefect.schedules import Cron
 
     from flows.monitor import deadline_monitor
-    from flows.process import complete_manual_task, process_request
+    from flows.process import complete_manual_task, process_request, process_requests
     from flows.staff import staff_request
 
     return [
         process_request.to_deployment(name="process-request", tags=["dsar"]),
+        process_requests.to_deployment(name="process-requests", tags=["dsar", "batch"]),
         deadline_monitor.to_deployment(
             name="deadline-monitor",
             schedules=[Cron(MONITOR_CRON, timezone=timezone)],
