@@ -77,6 +77,17 @@ def _settled(request_ids: Sequence[str]) -> int:
         )
 
 
+def _progress(console: Console, unit: str) -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn(f"{{task.completed}}/{{task.total}} {unit}"),
+        console=console,
+        transient=False,
+    )
+
+
 def run_batch_with_progress(
     request_ids: Sequence[str], *, concurrency: int, console: Console | None
 ) -> dict[str, str]:
@@ -86,14 +97,7 @@ def run_batch_with_progress(
         run = asyncio.ensure_future(run_requests(request_ids, concurrency=concurrency))
         if console is None:
             return await run
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} requests"),
-            console=console,
-            transient=False,
-        ) as progress:
+        with _progress(console, "requests") as progress:
             bar = progress.add_task("batch", total=len(request_ids))
             while not run.done():
                 progress.update(bar, completed=_settled(request_ids))
@@ -111,14 +115,7 @@ def run_with_progress(request_id: str, *, console: Console | None) -> str:
         run = asyncio.ensure_future(run_request(request_id))
         if console is None:
             return str(await run)
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} steps"),
-            console=console,
-            transient=False,
-        ) as progress:
+        with _progress(console, "steps") as progress:
             bar = progress.add_task(f"request {request_id[:8]}", total=None)
             while not run.done():
                 rows = steps.step_rows(request_id)
