@@ -265,9 +265,9 @@ class TestScan:
         session.commit()
         assert scan(session, today=TODAY, now=NOW, policy=POLICY).pending_jobs == []
 
-    def test_scan_streams_in_bounded_batches(self, session: Session) -> None:
-        """5,000 open requests pass through at most batch_size rows at a time, and the report
-        keeps max_rows of them while counting all."""
+    def test_scan_counts_everything_but_reads_only_the_rows_shown(self, session: Session) -> None:
+        """5,000 overdue requests are counted by the database; only the max_rows soonest due
+        are read, in pages of at most batch_size, plus one row of sums for the controller."""
         rows = [
             {
                 "id": new_id(),
@@ -293,13 +293,16 @@ class TestScan:
         ]
         session.execute(insert(Request), rows)
         session.commit()
-        policy = MonitorPolicy(batch_size=400, max_rows=100)
+        policy = MonitorPolicy(batch_size=40, max_rows=100)
         report = scan(session, today=TODAY, now=NOW, policy=policy)
-        assert report.rows_scanned == 5000
-        assert report.largest_batch == 400
-        assert report.batches == 13
+        assert report.rows_scanned == 1 + 100
+        assert report.largest_batch == 40
+        assert report.batches == 1 + 3  # the sums, then pages of 40, 40 and 20 rows
         assert report.totals[DueKind.OVERDUE] == 5000
-        assert len(report.items) == 100
+        assert report.new[DueKind.OVERDUE] == 5000
+        assert report.staff_new == Counter({("lunexxa", f"escalation:{TODAY.isoformat()}"): 5000})
+        soonest = sorted((row["effective_due_date"], row["id"]) for row in rows)[:100]
+        assert [(item.on, item.request_id) for item in report.items] == soonest
         assert report.truncated == 4900
 
 
