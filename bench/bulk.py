@@ -19,10 +19,8 @@ import argparse
 import asyncio
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from bench.common import (
     Figure,
@@ -109,31 +107,6 @@ def bounds(calls: CallSnapshot) -> list[Bound]:
     return result
 
 
-@contextmanager
-def remembered_registers() -> Iterator[None]:
-    """Read the processing register once while the 1,000 requests are stored and planned.
-
-    Setting up is not measured; without this, parsing the register YAML for every request
-    would spend most of the ten-minute budget. The measured steps do not read the register.
-    """
-    import flows.steps as steps
-
-    names = vars(steps)
-    original: Callable[[str], Any] = names["register_for"]
-    cache: dict[str, Any] = {}
-
-    def remembered(controller: str) -> Any:
-        if controller not in cache:
-            cache[controller] = original(controller)
-        return cache[controller]
-
-    names["register_for"] = remembered
-    try:
-        yield
-    finally:
-        names["register_for"] = original
-
-
 def _failed_requests(request_ids: Sequence[str]) -> int:
     from sqlmodel import col, select
 
@@ -164,7 +137,7 @@ def measure(*, quick: bool, in_flight: int = IN_FLIGHT) -> list[Figure]:
         engine_home(dict(emulators.env)),
         scaled_connectors(time_scale),
     ):
-        with Stopwatch() as setup, remembered_registers():
+        with Stopwatch() as setup:
             request_ids = submit(RequestKind.ERASURE, emails)
             for request_id in request_ids:
                 steps.start_and_plan(request_id)
