@@ -19,6 +19,7 @@ from dsar.identity import (
     REASON_TOO_MANY_CODES,
     accept_authenticated_channel,
     authenticated_channel_reason,
+    check_token,
     contact_on_file,
     expire_challenges,
     flag_delivery_override,
@@ -191,6 +192,42 @@ class TestVerify:
         """Probing request ids reveals nothing."""
         with pytest.raises(IdentityError, match="invalid or has already been used"):
             verify_code(session, request_id="0" * 32, code="123456", now=T0, tz=VIENNA)
+
+
+class TestCheckToken:
+    def test_checking_a_link_changes_nothing_and_the_link_still_verifies(
+        self, session: Session
+    ) -> None:
+        """Opening the link (a mail scanner, a preview) names the request but neither uses the
+        link nor verifies the request; pressing Confirm afterwards still works."""
+        request = _request(session)
+        _, token, _ = _issue(session, request)
+        for _ in range(3):
+            assert check_token(session, token=token, now=T0).id == request.id
+        session.commit()
+        assert request.verified_at is None
+        assert request.status == RequestStatus.VERIFYING
+        assert "identity_verified" not in [e.action for e in events_for(session, request.id)]
+        assert verify_token(session, token=token, now=T0, tz=VIENNA).verified_by == BY_LINK
+
+    def test_check_fails_exactly_where_verification_would(self, session: Session) -> None:
+        """Unknown, used and expired links fail the check with the same errors as a click."""
+        request = _request(session)
+        _, token, _ = _issue(session, request, ttl_hours=72)
+        late = T0 + timedelta(hours=72)
+        for moment, candidate in ((T0, "not-a-token"), (late, token)):
+            with pytest.raises(IdentityError) as checked:
+                check_token(session, token=candidate, now=moment)
+            with pytest.raises(IdentityError) as clicked:
+                verify_token(session, token=candidate, now=moment, tz=VIENNA)
+            assert str(checked.value) == str(clicked.value)
+        verify_token(session, token=token, now=T0, tz=VIENNA)
+        session.commit()
+        with pytest.raises(IdentityError) as used:
+            check_token(session, token=token, now=T0)
+        with pytest.raises(IdentityError) as unknown:
+            check_token(session, token="not-a-token", now=T0)
+        assert str(used.value) == str(unknown.value)
 
 
 class TestExpiry:
