@@ -131,8 +131,7 @@ async def _notify_by_webhook(
     loaded: Loaded, recipient_key: str, categories: list[str]
 ) -> tuple[str, str]:
     """Deliver an Art. 19 notice as a signed JSON webhook; returns (notice id, status)."""
-    from connectors.webhook import post_signed
-    from dsar.notify import art19_webhook_payload, claim_notice, mark_failed, mark_sent
+    from dsar.notify import art19_webhook_payload, claim_notice
 
     request, register = loaded.request, loaded.register
     recipient = register.recipient(recipient_key)
@@ -157,12 +156,26 @@ async def _notify_by_webhook(
         controller=register.controller.name,
         changes=request.details.get("changes", {}),
     )
+    status = await _post_for_notice(
+        notice_id, recipient.notice.address, payload, idempotency_key=f"art19:{notice_id}"
+    )
+    return notice_id, status
+
+
+async def _post_for_notice(
+    notice_id: str, url: str, payload: dict[str, Any], *, idempotency_key: str
+) -> str:
+    """POST a recorded notice as a signed webhook and record the outcome: ``sent``, or
+    ``failed`` with the error, which is raised again for the caller to decide."""
+    from connectors.webhook import post_signed
+    from dsar.notify import mark_failed, mark_sent
+
     try:
         reference = await post_signed(
-            recipient.notice.address,
+            url,
             payload,
             secret=get_settings().webhook_secret.get_secret_value(),
-            idempotency_key=f"art19:{notice_id}",
+            idempotency_key=idempotency_key,
         )
     except ConnectorError as exc:
         with session_scope() as session:
@@ -174,7 +187,7 @@ async def _notify_by_webhook(
         stored = session.get(Notice, notice_id)
         assert stored is not None  # noqa: S101
         mark_sent(session, notice=stored, message_id=reference, actor=ACTOR)
-        return stored.id, stored.status
+        return stored.status
 
 
 async def transmit_portability(request_id: str) -> str | None:
@@ -187,9 +200,8 @@ async def transmit_portability(request_id: str) -> str | None:
     import json
     import zipfile
 
-    from connectors.webhook import post_signed
     from dsar.models import Export
-    from dsar.notify import claim_notice, mark_failed, mark_sent
+    from dsar.notify import claim_notice
 
     loaded = load(request_id)
     target = str(loaded.request.details.get("transmit_to") or "")
@@ -217,20 +229,11 @@ async def transmit_portability(request_id: str) -> str | None:
     with zipfile.ZipFile(path) as package:
         data = json.loads(package.read("data.json"))
     try:
-        reference = await post_signed(
+        return await _post_for_notice(
+            notice_id,
             target,
             {"type": "dsar.portability", "reference": request_id, "data": data},
-            secret=get_settings().webhook_secret.get_secret_value(),
             idempotency_key=f"portability:{notice_id}",
         )
-    except ConnectorError as exc:
-        with session_scope() as session:
-            stored = session.get(Notice, notice_id)
-            assert stored is not None  # noqa: S101
-            mark_failed(session, notice=stored, error=str(exc))
+    except ConnectorError:
         return "failed"
-    with session_scope() as session:
-        stored = session.get(Notice, notice_id)
-        assert stored is not None  # noqa: S101
-        mark_sent(session, notice=stored, message_id=reference, actor=ACTOR)
-        return stored.status
