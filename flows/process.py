@@ -156,6 +156,7 @@ async def process_requests(request_ids: list[str], concurrency: int = 1) -> dict
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
+    request_ids = list(dict.fromkeys(request_ids))  # a request named twice runs once
     gate = asyncio.Semaphore(concurrency)
 
     async def one(request_id: str) -> str:

@@ -69,10 +69,12 @@ def test_a_request_that_breaks_does_not_stop_the_rest_of_the_batch(
 
 
 def test_a_batch_that_is_run_again_changes_nothing(engine_env: Inbox, sandbox: Any) -> None:
-    """Re-running a finished batch sends no second answer and repeats no processor call."""
+    """A request named twice runs once; re-running the finished batch sends no second answer
+    and repeats no processor call."""
     access = submit(RequestKind.ACCESS, MARIA_EMAIL)
-    assert _batch([access]) == {access: "completed"}
+    assert _batch([access, access]) == {access: "completed"}
     mails = len(engine_env.messages)
+    assert mails == 1
     calls = _processor_calls(sandbox)
     assert calls > 0
     assert _batch([access]) == {access: "completed"}
