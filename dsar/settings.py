@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     export_ttl_days: int = 14
     export_max_downloads: int = 5
     async_wait_seconds: float = 120.0
+    #: How long a re-run looks for the subject to vanish before erasing again, when an earlier
+    #: attempt was interrupted mid-call: its asynchronous erasure may already be under way.
+    reconcile_wait_seconds: float = Field(default=10.0, ge=0)
     evidence_retention_days: int = 3 * 365
 
     shopify_url: str = f"http://127.0.0.1:{SANDBOX_PORT_BASE}"

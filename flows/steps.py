@@ -37,6 +37,7 @@ from dsar.enums import RequestKind, RequestStatus, StepStatus
 from dsar.errors import DsarError, InputError
 from dsar.models import Request, Step, utcnow
 from dsar.plan import MANUAL, build_plan, steps_of, store_plan
+from dsar.settings import get_settings
 from flows.answers import answer_no_data, finalize, summary
 from flows.context import ACTOR, Loaded, close_connectors, connector_for, load, subject_of
 from flows.context import _connectors as _connectors  # the per-loop cache, for tests to inspect
@@ -138,6 +139,9 @@ def _events(session: Session, request_id: str) -> Sequence[Any]:
 # ------------------------------------------------------------------------------------------
 # Running one connector step
 # ------------------------------------------------------------------------------------------
+
+#: Between two looks for a subject whose interrupted erasure may be under way.
+RECONCILE_POLL_SECONDS = 0.25
 
 _CAPABILITY = {
     "export": Capability.EXPORT,
@@ -253,9 +257,23 @@ async def run_connector_step(step_id: str) -> str:
 
 
 async def _already_gone(step: Step, request: Request) -> bool:
-    """Whether the processor no longer holds the subject (reconciling an interrupted erase)."""
-    located = await connector_for(step.connector).locate(subject_of(request))
-    return not located.found
+    """Whether the processor no longer holds the subject (reconciling an interrupted erase).
+
+    The interrupted attempt may have started an erasure that completes asynchronously
+    (Klaviyo's deletion jobs, Shopify's erasure requests): the processor still holds the
+    subject for a while and keeps no record of the job that can be asked for. So the subject
+    is looked for again until ``reconcile_wait_seconds`` have passed; only one still held then
+    is erased again (a second job for the same subject changes nothing more at the processor).
+    """
+    connector = connector_for(step.connector)
+    subject = subject_of(request)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + get_settings().reconcile_wait_seconds
+    while (await connector.locate(subject)).found:
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(RECONCILE_POLL_SECONDS)
+    return True
 
 
 async def _call(step: Step, request: Request) -> tuple[Outcome | None, dict[str, Any]]:

@@ -14,6 +14,7 @@ from dsar.db import session_scope
 from dsar.enums import RequestKind, RequestStatus, StepStatus
 from dsar.models import Export, ManualTask, Notice, Request, Step
 from dsar.service import register_for
+from dsar.settings import get_settings
 from flows import steps
 from sandbox.seed import JONAS_EMAIL, MARIA_EMAIL, NEWSLETTER_ONLY_EMAIL
 from tests.flows.conftest import run, submit
@@ -134,8 +135,6 @@ class TestErasure:
         self, engine_env: Inbox, sandbox: Any, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """A step left `running` is checked at the processor first: no second erasure call."""
-        import time
-
         original = steps._call
         killed: list[str] = []
 
@@ -156,12 +155,46 @@ class TestErasure:
                 select(Step).where(Step.request_id == request_id, Step.recipient == "newsletter")
             ).one()
         assert left.status is StepStatus.RUNNING
-        time.sleep(0.5)  # the emulators' asynchronous jobs (0.2 s) finish meanwhile
         assert run(request_id) == "awaiting_manual"
         box = sandbox.sandbox
         assert box.mailchimp.calls.effects("member_deleted_permanently") == 1
         assert box.shopify.calls.effects("erasure_requested") == 1
         assert box.klaviyo.calls.effects("deletion_requested") == 1
+
+    @pytest.mark.parametrize("reached_the_processor", [True, False])
+    def test_rerun_right_after_a_kill_mid_klaviyo_erasure_asks_for_one_deletion(
+        self,
+        engine_env: Inbox,
+        sandbox: Any,
+        monkeypatch: pytest.MonkeyPatch,
+        reached_the_processor: bool,
+    ) -> None:
+        """Re-run at once after a kill during Klaviyo's erasure: a deletion job already under
+        way is waited for, not asked for again; one that never reached Klaviyo is asked for
+        after the wait. Either way Klaviyo gets exactly one job and the profile is gone."""
+        monkeypatch.setenv("DSAR_RECONCILE_WAIT_SECONDS", "2")
+        get_settings.cache_clear()
+        original = steps._call
+        killed: list[str] = []
+
+        async def kill_during_erase(step: Step, request: Request) -> Any:
+            if step.action == "erase" and step.recipient == "klaviyo" and not killed:
+                killed.append(step.recipient)
+                if reached_the_processor:
+                    await original(step, request)
+                raise SystemExit("process killed before the outcome was recorded")
+            return await original(step, request)
+
+        monkeypatch.setattr(steps, "_call", kill_during_erase)
+        request_id = submit(RequestKind.ERASURE, MARIA_EMAIL)
+        with pytest.raises(BaseException):  # noqa: B017, PT011 - the simulated kill
+            run(request_id)
+        monkeypatch.setattr(steps, "_call", original)
+        assert killed == ["klaviyo"]
+        assert run(request_id) == "awaiting_manual"
+        box = sandbox.sandbox
+        assert box.klaviyo.calls.effects("deletion_requested") == 1
+        assert box.klaviyo.find("email", MARIA_EMAIL) == []
 
 
 class TestIdentityGate:
@@ -346,7 +379,6 @@ def test_art19_notice_by_webhook_reaches_the_recipient_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A recipient whose register entry names a webhook gets a signed JSON notice, not mail."""
-    from dsar.settings import get_settings
     from tests.conftest import LUNEXXA
 
     base, received = webhook_receiver
