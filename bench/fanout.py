@@ -53,11 +53,12 @@ def _recorded_phase(request_id: str) -> float:
 
     from dsar.db import session_scope
     from dsar.models import Step
+    from dsar.plan import MANUAL
 
     with session_scope() as session:
         rows = session.exec(
             select(Step.started_at, Step.finished_at).where(
-                Step.request_id == request_id, col(Step.connector) != "manual"
+                Step.request_id == request_id, col(Step.connector) != MANUAL
             )
         ).all()
     starts = [start for start, _ in rows if start is not None]

@@ -23,7 +23,7 @@ import hashlib
 import re
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,11 +186,10 @@ def write_session(engine: Engine | None = None) -> Iterator[Session]:
     still meet it through SQLite's busy timeout.
     """
     bound = engine or engine_from_settings()
-    if bound.dialect.name != "sqlite":
-        with session_scope(bound) as session:
-            yield session
-        return
-    with _SQLITE_WRITERS, session_scope(bound) as session:
+    turn: AbstractContextManager[Any] = (
+        _SQLITE_WRITERS if bound.dialect.name == "sqlite" else nullcontext()
+    )
+    with turn, session_scope(bound) as session:
         yield session
 
 

@@ -40,7 +40,6 @@ from dsar.plan import MANUAL, build_plan, steps_of, store_plan
 from dsar.settings import get_settings
 from flows.answers import answer_no_data, finalize, summary
 from flows.context import ACTOR, Loaded, close_connectors, connector_for, load, subject_of
-from flows.context import _connectors as _connectors  # the per-loop cache, for tests to inspect
 from flows.gate import identity_gate
 from flows.notices import ART19_ACTION, notify_manual_step, send_to_subject, transmit_portability
 from flows.polling import poll_pending_step

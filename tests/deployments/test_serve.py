@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import json
 import os
 import re
 import signal
@@ -18,9 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from dsar.notify import sign_payload
 from sandbox.seed import MARIA_EMAIL
-from tests.browser import confirm
+from tests.browser import confirm, post_contact_form
 from tests.conftest import REGISTERS
 from tests.mailsink import free_port
 
@@ -95,21 +93,16 @@ def test_signed_contact_form_request_is_verified_and_completed(
 ) -> None:
     """A signed post is stored (202), the subject clicks the link, the access request completes."""
     base, home, _ = served
-    body = json.dumps(
+    answer = post_contact_form(
+        base,
         {
             "controller": "lunexxa",
             "kind": "access",
             "email": MARIA_EMAIL,
             "name": "Maria Muster",
             "language": "en",
-        }
-    ).encode()
-    signature = sign_payload(SECRET, body, int(time.time()))
-    answer = httpx.post(
-        f"{base}/webhooks/contact-form",
-        content=body,
-        headers={"Content-Type": "application/json", "X-DSAR-Signature": signature},
-        timeout=10,
+        },
+        secret=SECRET,
     )
     assert answer.status_code == 202, answer.text
     request_id = answer.json()["id"]

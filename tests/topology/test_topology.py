@@ -41,12 +41,11 @@ from dsar.enums import RequestKind, RequestStatus
 from dsar.intake_guard import shopify_hmac
 from dsar.models import ManualTask, Notice, Request, Step, utcnow
 from dsar.monitor import MonitorPolicy
-from dsar.notify import sign_payload
 from dsar.settings import SANDBOX_SHOPIFY_APP_SECRET, get_settings
 from flows import steps
 from sandbox.mailchimp_state import subscriber_hash
 from sandbox.server import running_sandbox
-from tests.browser import confirm
+from tests.browser import confirm, post_contact_form
 from tests.conftest import REGISTERS, REPO
 from tests.faults.harness import PERSONAS, Holdings, assert_each_erasure_once, duplicated_effects
 from tests.mailsink import free_port
@@ -217,14 +216,7 @@ def _send(intake: str, item: Sent) -> str:
         }
         if item.kind is RequestKind.RECTIFICATION:
             fields["message"] = "Please correct my surname."
-        body = json.dumps(fields).encode()
-        signature = sign_payload(SECRET, body, int(utcnow().timestamp()))
-        answer = httpx.post(
-            f"{intake}/webhooks/contact-form",
-            content=body,
-            headers={"Content-Type": "application/json", "X-DSAR-Signature": signature},
-            timeout=30,
-        )
+        answer = post_contact_form(intake, fields, secret=SECRET, timeout=30)
         assert answer.status_code == 202, answer.text
         return str(answer.json()["id"])
     topic = "customers/data_request" if item.kind is RequestKind.ACCESS else "customers/redact"
