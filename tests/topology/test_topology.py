@@ -43,6 +43,7 @@ from dsar.models import ManualTask, Notice, Request, Step, utcnow
 from dsar.monitor import MonitorPolicy
 from dsar.settings import SANDBOX_SHOPIFY_APP_SECRET, get_settings
 from flows import steps
+from sandbox.faults import FaultConfig
 from sandbox.mailchimp_state import subscriber_hash
 from sandbox.server import running_sandbox
 from tests.browser import confirm, post_contact_form
@@ -77,6 +78,8 @@ CONTACT_KINDS = (
     RequestKind.RESTRICTION,
     RequestKind.PORTABILITY,
 )
+#: Seconds each emulator takes to answer.
+PROCESSOR_LATENCY = 0.2
 #: Seconds between a flow run's heartbeats, and without one before Prefect calls it Crashed.
 HEARTBEAT_SECONDS = 30  # the least Prefect accepts
 ZOMBIE_SECONDS = 45
@@ -113,7 +116,9 @@ def topology(
     run_dir = Path(tempfile.mkdtemp(prefix="dsar-topology-"))
     run_dir.chmod(0o755)  # the postgres user must reach its data directory inside
     ports = {name: str(free_port()) for name in ("PG", "PREFECT", "INTAKE")}
-    with running_sandbox(async_delay=0.5) as sandbox:
+    # Processors answer in 0.2 s, as real APIs do: a run then lasts long enough for the kill
+    # below to land inside one rather than between two.
+    with running_sandbox(async_delay=0.5, faults=FaultConfig(latency=PROCESSOR_LATENCY)) as sandbox:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("DSAR_", "PREFECT_"))},
             **sandbox.env(),
