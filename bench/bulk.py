@@ -1,7 +1,7 @@
 """Bulk erasure against the processors' rate limits: how close the engine runs to the ceiling.
 
 A burst of erasure requests (1,000 people known to Shopify and Klaviyo) is stored and planned,
-then every connector step runs at once through :func:`flows.steps.run_connector_step`, one
+then every connector step runs at once through :func:`engine.run_connector_step`, one
 recipient's steps in order as the flow runs them. The emulators enforce Shopify's leaky bucket
 (40, leaking 2/s; GraphQL by cost) and Klaviyo's per-endpoint burst/steady windows; the
 connectors pace themselves with their client-side limiters. Both run on a compressed clock
@@ -110,9 +110,9 @@ def bounds(calls: CallSnapshot) -> list[Bound]:
 def _failed_requests(request_ids: Sequence[str]) -> int:
     from sqlmodel import col, select
 
-    from dsar.db import session_scope
     from dsar.enums import StepStatus
     from dsar.models import Step
+    from dsar.store import session_scope
 
     with session_scope() as session:
         failed = session.exec(
@@ -126,7 +126,7 @@ def _failed_requests(request_ids: Sequence[str]) -> int:
 def measure(*, quick: bool, in_flight: int = IN_FLIGHT) -> list[Figure]:
     """Run the benchmark and return its figures; ``in_flight`` 0 starts every request at once."""
     from dsar.enums import RequestKind
-    from flows import steps
+    from engine import close_connectors, connector_groups, start_and_plan
 
     count = 100 if quick else 1000
     seconds = 10.0 if quick else 60.0
@@ -140,8 +140,8 @@ def measure(*, quick: bool, in_flight: int = IN_FLIGHT) -> list[Figure]:
         with Stopwatch() as setup:
             request_ids = submit(RequestKind.ERASURE, emails)
             for request_id in request_ids:
-                steps.start_and_plan(request_id)
-            groups_of = [steps.connector_groups(r) for r in request_ids]
+                start_and_plan(request_id)
+            groups_of = [connector_groups(r) for r in request_ids]
             groups = [g for request_groups in groups_of for g in request_groups]
         print(
             f"  stored and planned {count} erasures in {setup.seconds:.1f} s "
@@ -162,7 +162,7 @@ def measure(*, quick: bool, in_flight: int = IN_FLIGHT) -> list[Figure]:
 
                 return await asyncio.gather(*(one(g) for g in groups_of))
             finally:
-                await steps.close_connectors()
+                await close_connectors()
 
         before = emulators.calls()
         cpu = time.process_time()

@@ -226,10 +226,11 @@ def submit(
 
     Staff verification is recorded, so the flows pass the identity gate without mail.
     """
-    from dsar.db import session_scope
     from dsar.enums import Channel
     from dsar.models import RequestCreate
-    from dsar.service import register_for, submit_request
+    from dsar.register import register_for
+    from dsar.service import submit_request
+    from dsar.store import session_scope
 
     register = register_for(CONTROLLER)
     ids: list[str] = []
@@ -256,7 +257,7 @@ def submit(
 
 
 # ------------------------------------------------------------------------------------------
-# The engine without Prefect: flows.steps called directly
+# The engine without Prefect: engine.steps called directly
 # ------------------------------------------------------------------------------------------
 
 
@@ -267,23 +268,28 @@ async def run_group(group: Sequence[tuple[str, str, str]]) -> list[str]:
     (the flow would retry the task first; a benchmark counts it instead).
     """
     from connectors.errors import TransientError
-    from flows import steps
+    from engine import (
+        record_failure,
+        run_connector_step,
+    )
 
     statuses = []
     for step_id, _recipient, _action in group:
         try:
-            statuses.append(await steps.run_connector_step(step_id))
+            statuses.append(await run_connector_step(step_id))
         except TransientError as exc:
-            steps.record_failure(step_id, exc)
+            record_failure(step_id, exc)
             statuses.append("failed")
     return statuses
 
 
 async def run_connector_steps(request_id: str) -> list[str]:
     """Every connector step of a planned request, recipients concurrently."""
-    from flows import steps
+    from engine import (
+        connector_groups,
+    )
 
-    groups = steps.connector_groups(request_id)
+    groups = connector_groups(request_id)
     results = await asyncio.gather(*(run_group(g) for g in groups))
     return [status for statuses in results for status in statuses]
 
@@ -303,46 +309,57 @@ class PlainTimes:
 
 
 async def run_plain(request_id: str, times: PlainTimes | None = None) -> str:
-    """Carry out a request with :mod:`flows.steps` alone: the flow's work without Prefect.
+    """Carry out a request with :mod:`engine.steps` alone: the flow's work without Prefect.
 
     The same sequence as ``flows.process.process_request``: identity gate, plan, connector
     steps (recipients concurrently), asynchronous jobs, Art. 19 notices, answer, portability
     transmission; then the loop's connectors are closed, as the flow closes them.
     """
     from dsar.settings import get_settings
-    from flows import steps
+    from engine import (
+        close_connectors,
+        finalize,
+        identity_gate,
+        kind_of,
+        manual_steps,
+        notify_manual_step,
+        pending_steps,
+        poll_pending_step,
+        start_and_plan,
+        transmit_portability,
+    )
 
     times = times if times is not None else PlainTimes()
     loop = asyncio.get_running_loop()
     try:
         start = time.perf_counter()
-        gate = await steps.identity_gate(request_id)
+        gate = await identity_gate(request_id)
         if gate != "verified":
             return gate
-        steps.start_and_plan(request_id)
+        start_and_plan(request_id)
         planned = time.perf_counter()
         await run_connector_steps(request_id)
         deadline = loop.time() + get_settings().async_wait_seconds
         await asyncio.gather(
             *(
-                steps.poll_pending_step(step_id, deadline=deadline)
-                for step_id, _ in steps.pending_steps(request_id)
+                poll_pending_step(step_id, deadline=deadline)
+                for step_id, _ in pending_steps(request_id)
             )
         )
         executed = time.perf_counter()
         await asyncio.gather(
-            *(steps.notify_manual_step(step_id) for step_id, _ in steps.manual_steps(request_id))
+            *(notify_manual_step(step_id) for step_id, _ in manual_steps(request_id))
         )
-        status = steps.finalize(request_id)
-        if steps.kind_of(request_id) is RequestKind.PORTABILITY and status == "completed":
-            await steps.transmit_portability(request_id)
+        status = finalize(request_id)
+        if kind_of(request_id) is RequestKind.PORTABILITY and status == "completed":
+            await transmit_portability(request_id)
         done = time.perf_counter()
         times.gate_and_plan += planned - start
         times.connectors += executed - planned
         times.finalize += done - executed
         return status
     finally:
-        await steps.close_connectors()
+        await close_connectors()
 
 
 # ------------------------------------------------------------------------------------------
@@ -354,7 +371,7 @@ async def run_plain(request_id: str, times: PlainTimes | None = None) -> str:
 def scaled_connectors(time_scale: float) -> Iterator[Callable[..., Any]]:
     """Make the engine build its connectors with limiters scaled by ``time_scale``.
 
-    ``flows.steps.connector_for`` looks ``connectors.registry.build_connector`` up on every
+    ``engine.context.connector_for`` looks ``connectors.registry.build_connector`` up on every
     call; for the ``with`` block it builds with the registry's ``time_scale`` option. Yields
     the builder.
     """

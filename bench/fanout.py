@@ -7,7 +7,7 @@ sequence, so no engine can answer faster than the processor with the most calls:
 call logs. The figure is the engine's wall time for the whole request over that critical path.
 
 The Prefect path (``flows.process.process_request``) is measured with Prefect's local API
-already running (a warm-up request starts it); the plain path calls :mod:`flows.steps` directly
+already running (a warm-up request starts it); the plain path calls :mod:`engine.steps` directly
 (:func:`bench.common.run_plain`), and its connector phase is shown apart.
 """
 
@@ -51,9 +51,9 @@ def _recorded_phase(request_id: str) -> float:
     """Seconds from the first connector step's recorded start to the last one's finish."""
     from sqlmodel import col, select
 
-    from dsar.db import session_scope
     from dsar.models import Step
     from dsar.plan import MANUAL
+    from dsar.store import session_scope
 
     with session_scope() as session:
         rows = session.exec(
@@ -152,12 +152,12 @@ def measure(*, quick: bool) -> list[Figure]:
         ),
         RATIO_PLAIN.figure(
             rounded(plain_ratio),
-            f"flows.steps directly, whole request, median of {runs}: "
+            f"engine.steps directly, whole request, median of {runs}: "
             f"{median([t.total for t, _ in plain]) * 1000:.0f} ms",
         ),
         RATIO_CONNECTORS.figure(
             rounded(connector_ratio),
-            "flows.steps directly, connector phase only (gather over recipients): "
+            "engine.steps directly, connector phase only (gather over recipients): "
             f"{median([t.connectors for t, _ in plain]) * 1000:.0f} ms",
         ),
     ]

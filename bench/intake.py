@@ -1,6 +1,6 @@
 """Intake throughput: signed contact-form posts on loopback, committed before the answer.
 
-The intake service (:func:`dsar.intake.create_app`, a no-op dispatcher, the per-source limit
+The intake service (:func:`dsar.intake.app.create_app`, a no-op dispatcher, the per-source limit
 raised out of the way since every post comes from 127.0.0.1) is served by uvicorn from a
 thread on a free port. A load script posts 2,000 signed deliveries (or as many as 30 seconds
 allow), 8 at a time, each a new access request that the service stores in SQLite (WAL, as the
@@ -163,9 +163,9 @@ def immediate(app: FastAPI) -> FastAPI:
 def _stored() -> int:
     from sqlmodel import func, select
 
-    from dsar.db import session_scope
     from dsar.enums import Channel
     from dsar.models import Request
+    from dsar.store import session_scope
 
     with session_scope() as session:
         return int(
@@ -176,15 +176,14 @@ def _stored() -> int:
 def measure(*, quick: bool) -> list[Figure]:
     """Run the benchmark and return its figures."""
     try:
-        from dsar.intake import NoopDispatcher, create_app
-        from dsar.intake_guard import RateLimit
+        from dsar.intake import NoopDispatcher, RateLimit, create_app
     except ImportError:
-        return [spec.missing("dsar.intake is not there yet") for spec in SPECS]
+        return [spec.missing("dsar.intake.app is not there yet") for spec in SPECS]
     posts = 300 if quick else 2000
     unlimited = RateLimit(per_minute=1e9, burst=1_000_000)
     results: dict[str, Load] = {}
     with engine_home({"DSAR_WEBHOOK_SECRET": SECRET}):
-        from dsar.db import engine_from_settings
+        from dsar.store import engine_from_settings
 
         engine_from_settings()
         for label, app in (

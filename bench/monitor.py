@@ -6,7 +6,7 @@ received evenly over the last 31 days, so their deadlines fall evenly over the n
 about a third lie inside the monitor's 10-day reminder horizon; half await manual tasks, four
 in ten wait for identity verification, one in ten is being worked on (touched ten minutes ago).
 
-The figures are the wall time of one :func:`dsar.monitor.scan` and the peak of the Python
+The figures are the wall time of one :func:`dsar.monitor.scanning.scan` and the peak of the Python
 memory it allocates (``tracemalloc``, in a second scan: tracing slows the code it watches). The
 same scan over a tenth of the rows shows whether memory stays flat as the rows grow. The scan
 counts in the database and reads only the rows it shows (``max_rows``), so the rows it reads
@@ -99,8 +99,8 @@ def populate(database: Path, template_id: str, *, first: int, last: int, today: 
 
 
 def _scan(policy: Any) -> Any:
-    from dsar.db import session_scope
     from dsar.monitor import scan
+    from dsar.store import session_scope
 
     now = datetime.now(UTC)
     with session_scope() as session:
@@ -135,17 +135,17 @@ def measure(*, quick: bool) -> list[Figure]:
     try:
         from dsar.monitor import MonitorPolicy
     except ImportError:
-        return [spec.missing("dsar.monitor is not there yet") for spec in SPECS]
+        return [spec.missing("dsar.monitor.purge is not there yet") for spec in SPECS]
     from dsar.enums import RequestKind
 
     total = 100_000 if quick else 1_000_000
     small = total // 10
     with engine_home() as home:
-        from dsar.db import engine_from_settings
+        from dsar.store import engine_from_settings
 
         engine_from_settings()
         template = submit(RequestKind.ERASURE, ["template@example.com"])[0]
-        database = home / "dsar.db"
+        database = home / "dsar.store.engine"
         today = datetime.now(UTC).date().isoformat()
         policy = MonitorPolicy()
         with Stopwatch() as fill:

@@ -4,7 +4,7 @@ The script makes exactly the calls the connectors make for an access request (Sh
 search and orders, Klaviyo profile filter, lists and events, the Mailchimp member), one request
 after another with the three processors concurrently, reusing one client per processor; the
 emulators answer in 50 ms. The engine carries out the same 200 requests, also one after another,
-through the Prefect flow (``process_request``, the API warm) and through :mod:`flows.steps`
+through the Prefect flow (``process_request``, the API warm) and through :mod:`engine.steps`
 directly. The emulators' call logs prove that all three made the same calls. Should the
 Prefect path not finish the 200 within three minutes, it stops there and the other two paths
 carry out exactly the requests it did, so that the suite keeps to its time.
@@ -191,8 +191,8 @@ class PlainScript:
 
 def _stored_emails(request_ids: Sequence[str]) -> list[str]:
     """The addresses as the engine stored them (normalised), which is what it sends."""
-    from dsar.db import session_scope
     from dsar.models import Request
+    from dsar.store import session_scope
 
     with session_scope() as session:
         return [session.get(Request, r).email for r in request_ids]  # type: ignore[union-attr]
@@ -334,7 +334,7 @@ def measure(*, quick: bool, profile: bool = False) -> list[Figure]:
         batch, flow, plain, direct = (
             Contender("Prefect, one flow run per round", _batch),
             Contender("Prefect, one flow run per request", _one_at_a_time(_flow)),
-            Contender("flows.steps", _one_at_a_time(_plain)),
+            Contender("engine.steps", _one_at_a_time(_plain)),
             Contender("httpx script", _one_at_a_time(script.access)),
         )
         done = 0
@@ -382,7 +382,7 @@ def measure(*, quick: bool, profile: bool = False) -> list[Figure]:
         ),
         RATIO_PLAIN.figure(
             rounded(plain.seconds / direct.seconds),
-            f"flows.steps directly {plain.seconds * per:.0f} ms/request{note}",
+            f"engine.steps directly {plain.seconds * per:.0f} ms/request{note}",
         ),
     ]
 

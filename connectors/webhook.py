@@ -1,7 +1,7 @@
 """Delivering a notice by signed webhook: one HTTP POST of a JSON body to a recipient's URL.
 
 Some recipients take Art. 19 notices by webhook instead of e-mail (``notice.webhook`` in the
-register). The body is signed with :func:`dsar.notify.sign_payload` (header
+register). The body is signed with :func:`dsar.notify.signatures.sign_payload` (header
 ``X-DSAR-Signature: t=<ts>,v1=<hmac>``, the scheme the intake service also verifies), so the
 receiver can tell the notice came from the controller and was not replayed. The POST goes
 through the shared HTTP layer (:mod:`connectors.http`): explicit timeouts, error mapping and
@@ -65,7 +65,7 @@ async def post_signed(
     The reference is the receiver's ``X-Request-Id`` when it sends one, else the signed
     timestamp and a digest of the body — evidence of what was delivered, without its content.
     Failures raise :mod:`connectors.errors` classes (transient ones after the HTTP layer's
-    retries); the caller records them with :func:`dsar.notify.mark_failed`.
+    retries); the caller records them with :func:`dsar.notify.send.mark_failed`.
     """
     origin, path = _split(url)
     body = encode_body(payload)

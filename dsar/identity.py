@@ -92,7 +92,7 @@ ZoneLookup = Callable[[str], str]
 
 
 def _controller_zone(controller: str) -> str:
-    from dsar.service import register_for  # the register is read only when no zone is given
+    from dsar.register import register_for
 
     return register_for(controller).controller.timezone
 

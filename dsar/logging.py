@@ -279,7 +279,7 @@ _LOG_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None
 
 
 def get_logger(name: str = "dsar") -> structlog.stdlib.BoundLogger:
-    """A logger under the ``dsar`` hierarchy (``dsar.flows``, ``dsar.intake``, ...)."""
+    """A logger under the ``dsar`` hierarchy (``dsar.flows``, ``dsar.intake.app``, ...)."""
     logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(
         name if name.startswith("dsar") else f"dsar.{name}"
     )

@@ -119,7 +119,7 @@ class Request(RequestBase, table=True):
     """One data-subject request and everything needed to answer it in time."""
 
     __table_args__ = (
-        # The deadline monitor (dsar.monitor_scan): open requests by due date, carrying every
+        # The deadline monitor (dsar.monitor.scanning): open requests by due date, carrying every
         # column its due-date rules test, so it counts them from the index alone, in its order.
         Index(
             "ix_request_monitor_due",

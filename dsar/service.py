@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from functools import lru_cache
-from pathlib import Path
 
 from sqlmodel import Session, col, select
 
@@ -20,57 +18,7 @@ from dsar.deadlines import ClockStop, compute_deadlines
 from dsar.enums import RequestKind, RequestStatus
 from dsar.errors import InputError, NotFoundError
 from dsar.models import Request, RequestCreate, utcnow
-from dsar.register import Register, discover_registers, load_register
-
-#: Where the shipped registers live when ``DSAR_REGISTERS_DIR`` points nowhere else.
-SHIPPED_REGISTERS = Path(__file__).resolve().parent.parent / "deployments" / "registers"
-
-
-def registers_dir() -> Path:
-    """The configured folder of registers, falling back to the shipped ones."""
-    from dsar.settings import get_settings
-
-    configured = get_settings().registers_dir
-    return configured if configured.is_dir() else SHIPPED_REGISTERS
-
-
-@lru_cache(maxsize=32)
-def _load_cached(path: str, mtime: float) -> Register:
-    return load_register(path)
-
-
-def _discover(directory: Path) -> dict[str, Path]:
-    """The folder's registers by controller key, re-read only when a file changed."""
-    files = sorted(directory.glob("*.y*ml")) if directory.is_dir() else []
-    signature = tuple((str(f), f.stat().st_mtime_ns) for f in files)
-    return dict(_discover_cached(str(directory), signature))
-
-
-@lru_cache(maxsize=8)
-def _discover_cached(
-    directory: str, signature: tuple[tuple[str, int], ...]
-) -> tuple[tuple[str, Path], ...]:
-    return tuple(discover_registers(Path(directory)).items())
-
-
-def register_for(controller: str) -> Register:
-    """The processing register of ``controller`` (its key, e.g. ``lunexxa``)."""
-    from dsar.settings import get_settings
-
-    explicit = get_settings().register_path
-    candidates: dict[str, Path] = {}
-    if explicit is not None:
-        path = Path(explicit)
-        reg = (
-            _load_cached(str(path), path.stat().st_mtime) if path.is_file() else load_register(path)
-        )
-        candidates[reg.controller.key] = path
-    candidates.update({k: v for k, v in _discover(registers_dir()).items() if k not in candidates})
-    if controller not in candidates:
-        known = ", ".join(sorted(candidates)) or "none"
-        raise InputError(f"unknown controller {controller!r}; registers found for: {known}")
-    path = candidates[controller]
-    return _load_cached(str(path), path.stat().st_mtime)
+from dsar.register import Register
 
 
 def default_idempotency_key(create: RequestCreate, received_at: datetime) -> str:

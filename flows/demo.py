@@ -30,11 +30,12 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import select
 
-from dsar.db import session_scope
 from dsar.enums import Channel, RequestKind
 from dsar.models import ManualTask, RequestCreate, utcnow
-from dsar.service import KIND_ARTICLES, register_for, submit_request
+from dsar.register import register_for
+from dsar.service import KIND_ARTICLES, submit_request
 from dsar.settings import get_settings
+from dsar.store import session_scope
 
 #: Who asks for what: personas seeded in the emulators (see ``sandbox/personas.py``). The
 #: erasure comes last, so the earlier requests still find the person.

@@ -1,6 +1,6 @@
 """Starting ``process-request`` for a request the intake service stored: two dispatchers.
 
-The intake service (:mod:`dsar.intake`) knows only the ``Dispatcher`` protocol; which one runs
+The intake service (:mod:`dsar.intake.app`) knows only the ``Dispatcher`` protocol; which one runs
 is a deployment decision:
 
 * :class:`EmbeddedDispatcher` — single machine (``dsar serve``): the flow runs in this process,

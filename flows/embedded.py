@@ -10,10 +10,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 from sqlmodel import col, select
 
-from dsar.db import session_scope
 from dsar.enums import RequestStatus
 from dsar.models import Request
-from flows import steps
+from dsar.store import session_scope
+from engine import complete_task as record_task_done
+from engine import finalize, load, open_manual_tasks, step_rows
 
 _DONE = {"done", "skipped", "failed", "pending"}
 _UNSETTLED = (RequestStatus.RECEIVED, RequestStatus.IN_PROGRESS)
@@ -47,7 +48,7 @@ async def run_request(request_id: str) -> str:
     from dsar.logging import redact_handlers
     from flows.process import process_request
 
-    request = steps.load(request_id).request
+    request = load(request_id).request
     redact_handlers(*PREFECT_LOGGERS)
     async with prefect_clients():
         with tags(request.controller, request.kind.value):
@@ -118,11 +119,11 @@ def run_with_progress(request_id: str, *, console: Console | None) -> str:
         with _progress(console, "steps") as progress:
             bar = progress.add_task(f"request {request_id[:8]}", total=None)
             while not run.done():
-                rows = steps.step_rows(request_id)
+                rows = step_rows(request_id)
                 finished = sum(1 for r in rows if r["status"] in _DONE)
                 progress.update(bar, total=len(rows) or None, completed=finished)
                 await asyncio.wait({run}, timeout=0.3)
-            rows = steps.step_rows(request_id)
+            rows = step_rows(request_id)
             progress.update(bar, total=len(rows) or 1, completed=len(rows) or 1)
         return str(run.result())
 
@@ -131,7 +132,7 @@ def run_with_progress(request_id: str, *, console: Console | None) -> str:
 
 def complete_task(task_id: str, *, note: str) -> tuple[str, str]:
     """Record a manual task's evidence; the last open task of a request closes it."""
-    request_id = steps.complete_task(task_id, note=note, actor="staff:cli")
-    if steps.open_manual_tasks(request_id):
-        return request_id, steps.load(request_id).request.status.value
-    return request_id, steps.finalize(request_id)
+    request_id = record_task_done(task_id, note=note, actor="staff:cli")
+    if open_manual_tasks(request_id):
+        return request_id, load(request_id).request.status.value
+    return request_id, finalize(request_id)

@@ -36,13 +36,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from dsar import identity, monitor
-from dsar.db import session_scope
+from dsar import identity
 from dsar.errors import InputError
 from dsar.models import utcnow
 from dsar.monitor import DueItem, MonitorPolicy, MonitorReport
+from dsar import monitor
 from dsar.notify import mailer_from_settings
-from flows import steps
+from dsar.store import session_scope
+from engine import close_connectors, pending_steps, step_rows
 from flows.process import answer_subject, await_job, process_request
 
 #: The key of the artifact each pass publishes (the latest one is what is due now).
@@ -109,7 +110,7 @@ async def _poll_jobs(jobs: list[DueItem], policy: MonitorPolicy) -> Counter[str]
     try:
         states = await asyncio.gather(*(poll(job) for job in jobs))
     finally:
-        await steps.close_connectors()
+        await close_connectors()
     counts: Counter[str] = Counter(f"jobs_{state}" for state in states)
     finished = {job.request_id for job, state in zip(jobs, states, strict=True) if state == "done"}
     for request_id in sorted(finished):
@@ -121,8 +122,8 @@ async def _poll_jobs(jobs: list[DueItem], policy: MonitorPolicy) -> Counter[str]
 def _every_step_ran(request_id: str) -> bool:
     """Nothing planned or running, no processor job pending: the answer may go out. A request
     with steps that never ran is left to the re-run of stuck requests instead."""
-    statuses = {row["status"] for row in steps.step_rows(request_id)}
-    return not statuses & {"planned", "running"} and not steps.pending_steps(request_id)
+    statuses = {row["status"] for row in step_rows(request_id)}
+    return not statuses & {"planned", "running"} and not pending_steps(request_id)
 
 
 async def _requeue(requests: list[tuple[str, str]]) -> Counter[str]:

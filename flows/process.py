@@ -1,4 +1,4 @@
-"""The request lifecycle as Prefect flows: thin orchestration over :mod:`flows.steps`.
+"""The request lifecycle as Prefect flows: thin orchestration over :mod:`engine.steps`.
 
 ``process_request(request_id)`` is the one entry flow. It passes the identity gate, stores the
 plan, then fans the connector steps out concurrently
@@ -20,7 +20,25 @@ from connectors.errors import TransientError
 from dsar.enums import RequestKind
 from dsar.logging import get_logger
 from dsar.settings import get_settings
-from flows import steps
+from engine import (
+    close_connectors,
+    complete_task,
+    connector_groups,
+    finalize,
+    identity_gate,
+    kind_of,
+    manual_steps,
+    notify_manual_step,
+    open_manual_tasks,
+    pending_steps,
+    poll_pending_step,
+    record_failure,
+    run_connector_step,
+    start_and_plan,
+    step_rows,
+    summary,
+    transmit_portability,
+)
 
 log = get_logger("dsar.flows.process")
 
@@ -31,7 +49,7 @@ STEP_RETRIES = 2
 def _run_name() -> str:
     request_id = str(flow_run.parameters.get("request_id", ""))
     try:
-        kind = steps.kind_of(request_id).value
+        kind = kind_of(request_id).value
     except Exception:  # noqa: BLE001 - naming a run must never fail the run itself
         kind = "request"
     return f"{kind}-{request_id[:8]}"
@@ -46,10 +64,10 @@ def _run_name() -> str:
 async def connector_step(step_id: str, recipient: str, action: str) -> str:
     """Run one recipient's step; a transient error is retried, then recorded as failed."""
     try:
-        return await steps.run_connector_step(step_id)
+        return await run_connector_step(step_id)
     except TransientError as exc:
         if task_run.run_count > STEP_RETRIES:
-            steps.record_failure(step_id, exc)
+            record_failure(step_id, exc)
             return "failed"
         raise
 
@@ -58,25 +76,25 @@ async def connector_step(step_id: str, recipient: str, action: str) -> str:
 async def await_job(step_id: str, recipient: str, wait_seconds: float) -> str:
     """Poll one asynchronous processor job up to the configured bound, then verify it."""
     deadline = asyncio.get_running_loop().time() + wait_seconds
-    return await steps.poll_pending_step(step_id, deadline=deadline)
+    return await poll_pending_step(step_id, deadline=deadline)
 
 
 @task(name="notify-recipient", task_run_name="art19-{recipient}", retries=2, retry_delay_seconds=2)
 async def notify_recipient(step_id: str, recipient: str) -> str:
     """Send one Art. 19 notice to a recipient without an API; staff get a manual task."""
-    return await steps.notify_manual_step(step_id)
+    return await notify_manual_step(step_id)
 
 
 @task(name="transmit-portability")
 async def transmit(request_id: str) -> str | None:
     """Art. 20(2): send the portable data to the controller the subject named, if any."""
-    return await steps.transmit_portability(request_id)
+    return await transmit_portability(request_id)
 
 
 @task(name="answer-subject")
 def answer_subject(request_id: str) -> str:
     """Build the package where the kind needs one, send the answer, close the request."""
-    return steps.finalize(request_id)
+    return finalize(request_id)
 
 
 async def _run_group(group: list[tuple[str, str, str]]) -> list[str]:
@@ -88,16 +106,16 @@ async def _run_group(group: list[tuple[str, str, str]]) -> list[str]:
 
 async def _execute(request_id: str) -> str:
     """Fan the connector steps out, wait for the processors' jobs, notify, answer."""
-    await asyncio.gather(*(_run_group(g) for g in steps.connector_groups(request_id)))
+    await asyncio.gather(*(_run_group(g) for g in connector_groups(request_id)))
     wait = get_settings().async_wait_seconds
     await asyncio.gather(
-        *(await_job(sid, recipient, wait) for sid, recipient in steps.pending_steps(request_id))
+        *(await_job(sid, recipient, wait) for sid, recipient in pending_steps(request_id))
     )
     await asyncio.gather(
-        *(notify_recipient(sid, recipient) for sid, recipient in steps.manual_steps(request_id))
+        *(notify_recipient(sid, recipient) for sid, recipient in manual_steps(request_id))
     )
     status = answer_subject(request_id)
-    if steps.kind_of(request_id) is RequestKind.PORTABILITY and status == "completed":
+    if kind_of(request_id) is RequestKind.PORTABILITY and status == "completed":
         await transmit(request_id)
     return status
 
@@ -107,12 +125,12 @@ async def _publish(request_id: str, status: str) -> None:
     await asyncio.gather(
         acreate_table_artifact(
             key=f"steps-{request_id[:8]}",
-            table=steps.step_rows(request_id),
+            table=step_rows(request_id),
             description=f"Steps of request {request_id[:8]}",
         ),
         acreate_markdown_artifact(
             key=f"summary-{request_id[:8]}",
-            markdown=steps.summary(request_id),
+            markdown=summary(request_id),
             description=f"Outcome of request {request_id[:8]}: {status}",
         ),
     )
@@ -121,10 +139,10 @@ async def _publish(request_id: str, status: str) -> None:
 async def _carry_out(request_id: str, *, publish: bool) -> str:
     """Identity gate, plan, steps, answer: one request, inside whichever flow run calls it;
     with ``publish``, its steps and outcome become artifacts of that run."""
-    gate = await steps.identity_gate(request_id)
+    gate = await identity_gate(request_id)
     if gate != "verified":
         return gate
-    steps.start_and_plan(request_id)
+    start_and_plan(request_id)
     status = await _execute(request_id)
     if publish:
         await _publish(request_id, status)
@@ -142,7 +160,7 @@ async def process_request(request_id: str) -> str:
     try:
         return await _carry_out(request_id, publish=True)
     finally:
-        await steps.close_connectors()
+        await close_connectors()
 
 
 @flow(name="process-requests", persist_result=False)
@@ -170,7 +188,7 @@ async def process_requests(request_ids: list[str], concurrency: int = 1) -> dict
     try:
         outcomes = await asyncio.gather(*(one(request_id) for request_id in request_ids))
     finally:
-        await steps.close_connectors()
+        await close_connectors()
     results = dict(zip(request_ids, outcomes, strict=True))
     await acreate_table_artifact(
         key="batch-outcomes",
@@ -185,7 +203,7 @@ async def process_requests(request_ids: list[str], concurrency: int = 1) -> dict
 def complete_manual_task(task_id: str, note: str) -> str:
     """Staff record that a recipient without an API confirmed the action; the request closes
     once its last task is done."""
-    request_id = steps.complete_task(task_id, note=note, actor="staff:prefect-ui")
-    if steps.open_manual_tasks(request_id) == 0:
+    request_id = complete_task(task_id, note=note, actor="staff:prefect-ui")
+    if open_manual_tasks(request_id) == 0:
         return answer_subject(request_id)
     return "awaiting_manual"

@@ -11,10 +11,11 @@ from typing import Literal
 from prefect import flow
 from pydantic import SecretStr
 
-from dsar.db import session_scope
 from dsar.enums import Channel, RequestKind
 from dsar.models import RequestCreate
-from dsar.service import register_for, submit_request
+from dsar.register import register_for
+from dsar.service import submit_request
+from dsar.store import session_scope
 from flows.process import process_request
 
 Kind = Literal["access", "rectification", "erasure", "restriction", "portability", "objection"]

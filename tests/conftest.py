@@ -12,8 +12,8 @@ import structlog
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from dsar.db import get_engine, init_db
 from dsar.settings import get_settings
+from dsar.store import get_engine, init_db
 
 pytest_plugins = ["tests.mailsink", "tests.postgres"]
 
@@ -44,8 +44,8 @@ def dsar_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
 
 
 def _engines_of(home: Path) -> list[Engine]:
-    url = f"sqlite:///{(home / 'dsar.db').as_posix()}"
-    return [get_engine(url)] if (home / "dsar.db").exists() else []
+    url = f"sqlite:///{(home / 'dsar.store.engine').as_posix()}"
+    return [get_engine(url)] if (home / "dsar.store.engine").exists() else []
 
 
 @pytest.fixture(scope="session")

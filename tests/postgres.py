@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from dsar.db import get_engine
+from dsar.store import get_engine
 
 SUPERUSER = "dsar"
 

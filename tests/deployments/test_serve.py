@@ -60,7 +60,7 @@ def served(tmp_path: Path, sandbox: Any) -> Iterator[tuple[str, Path, subprocess
     }
     log = (tmp_path / "serve.log").open("w")
     process = subprocess.Popen(  # noqa: S603 - our own CLI
-        [sys.executable, "-m", "dsar.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "dsar.cli.root", "serve", "--port", str(port)],
         env=env,
         cwd=tmp_path,
         stdout=log,
@@ -122,7 +122,7 @@ def test_signed_contact_form_request_is_verified_and_completed(
 
     from dsar.models import Request
 
-    engine = create_engine(f"sqlite:///{home / 'dsar.db'}")
+    engine = create_engine(f"sqlite:///{home / 'dsar.store.engine'}")
     with Session(engine) as session:
         stored = session.get(Request, request_id)
         assert stored is not None

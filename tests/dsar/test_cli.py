@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dsar.cli import app
+from dsar.cli.root import app
 from tests.conftest import LUMA_FLUX, LUNEXXA
 
 runner = CliRunner()
@@ -231,7 +231,7 @@ class TestAuditVerify:
         """Editing a stored event is detected and the first broken seq is named."""
         TestRequests()._submit()
         TestRequests()._submit("--verified-by", "in person")
-        db = sqlite3.connect(dsar_home / "dsar.db")
+        db = sqlite3.connect(dsar_home / "dsar.store.engine")
         db.execute("UPDATE auditevent SET action = 'forged' WHERE seq = 2")
         db.commit()
         db.close()
@@ -248,7 +248,7 @@ def test_commands_that_run_no_flow_do_not_import_prefect(tmp_path: Path) -> None
     script = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
-        "from dsar.cli import app\n"
+        "from dsar.cli.root import app\n"
         "r = CliRunner()\n"
         "for args in (['deadline', '--regime', 'gdpr', '--country', 'AT',"
         " '--received', '2026-03-05T10:00:00+01:00'],"

@@ -16,12 +16,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 from typer.testing import CliRunner
 
-from dsar import migrate
-from dsar.cli_db import db_app
-from dsar.db import claim_step, get_engine, init_db
+from dsar.cli.db import db_app
 from dsar.errors import DsarError, InputError, NotFoundError
 from dsar.models import Step
 from dsar.settings import get_settings
+from dsar.store import claim_step, get_engine, init_db, migrate
 from tests.factories import make_request
 
 MODEL_TABLES = set(SQLModel.metadata.tables)

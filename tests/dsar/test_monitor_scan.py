@@ -17,10 +17,12 @@ from sqlalchemy import select as core_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from dsar.db import get_engine, init_db
 from dsar.enums import Channel, Regime, RequestKind, RequestStatus, StepStatus
 from dsar.models import Notice, Request, Step, new_id
 from dsar.monitor import (
+    DATES,
+    OPEN_STATUSES,
+    RERUN_REASONS,
     STAFF,
     SUBJECT,
     DueItem,
@@ -28,11 +30,13 @@ from dsar.monitor import (
     MonitorPolicy,
     MonitorReport,
     apply,
+    bitmask,
     record_requeue,
+    rules_for,
     scan,
 )
-from dsar.monitor_rules import DATES, OPEN_STATUSES, RERUN_REASONS, bitmask, rules_for
 from dsar.notify import FileMailer
+from dsar.store import get_engine, init_db
 
 TODAY = date(2026, 4, 1)
 NOW = datetime(2026, 4, 1, 6, 0, tzinfo=UTC)

@@ -1,7 +1,7 @@
 """What every fault test shares: fast connectors, a batch of requests, and the re-queue.
 
 A batch of a hundred requests is driven through the engine's step functions
-(:mod:`flows.steps`) with asyncio concurrency, in the same order :mod:`flows.process` calls
+(:mod:`engine.steps`) with asyncio concurrency, in the same order :mod:`flows.process` calls
 them, because a hundred Prefect flow runs would take minutes. What Prefect adds on top —
 task retries of transient errors — is mirrored by :func:`run_step`. The deadline monitor's
 re-queue (run again what is not finished, after the processors' asynchronous jobs had their
@@ -10,7 +10,7 @@ time) is :func:`requeue_until_settled`.
 Connectors are built with compressed time: their client-side rate limiters run at the
 emulators' ``time_scale`` and the HTTP layer retries with millisecond back-off (the
 registry's ``time_scale`` and ``retry`` options). :func:`install_fast_connectors` makes
-``connectors.registry.build_connector``, which :func:`flows.steps.connector_for` looks up on
+``connectors.registry.build_connector``, which :func:`engine.context.connector_for` looks up on
 every call, pass them; the crash worker (a child process) installs the same builder.
 """
 
@@ -32,12 +32,27 @@ from connectors.base import Connector
 from connectors.errors import TransientError
 from connectors.http import RetryPolicy
 from dsar import lifecycle
-from dsar.db import session_scope
 from dsar.enums import Channel, RequestKind, RequestStatus
 from dsar.models import Request, RequestCreate
-from dsar.service import register_for, submit_request
+from dsar.register import register_for
+from dsar.service import submit_request
 from dsar.settings import Settings
-from flows import steps
+from dsar.store import session_scope
+from engine import (
+    close_connectors,
+    connector_groups,
+    finalize,
+    identity_gate,
+    kind_of,
+    manual_steps,
+    notify_manual_step,
+    pending_steps,
+    poll_pending_step,
+    record_failure,
+    run_connector_step,
+    start_and_plan,
+    transmit_portability,
+)
 from sandbox.faults import Fault, FaultConfig, FaultInjector
 from sandbox.mailchimp_state import subscriber_hash
 from sandbox.personas import JONAS_EMAIL, MARIA_EMAIL, NEWSLETTER_ONLY_EMAIL, SHOP_ONLY_EMAIL
@@ -124,7 +139,7 @@ def fast_connector(
 
 
 def install_fast_connectors(setattr_: Callable[[Any, str, Any], None] = setattr) -> None:
-    """Make :func:`flows.steps.connector_for` build :func:`fast_connector`\\ s.
+    """Make :func:`engine.context.connector_for` build :func:`fast_connector`\\ s.
 
     Tests pass ``monkeypatch.setattr`` so the registry is restored afterwards; the crash
     worker, a process of its own, passes nothing.
@@ -239,10 +254,10 @@ async def run_step(step_id: str) -> str:
     """One connector step with the task layer's retries of transient errors."""
     for attempt in range(STEP_RETRIES + 1):
         try:
-            return await steps.run_connector_step(step_id)
+            return await run_connector_step(step_id)
         except TransientError as exc:
             if attempt == STEP_RETRIES:
-                steps.record_failure(step_id, exc)
+                record_failure(step_id, exc)
     return "failed"
 
 
@@ -253,20 +268,18 @@ async def _run_group(group: list[tuple[str, str, str]]) -> None:
 
 async def process(request_id: str, *, poll_seconds: float = POLL_SECONDS) -> str:
     """Carry out one request as ``process_request`` does; returns its status afterwards."""
-    gate = await steps.identity_gate(request_id)
+    gate = await identity_gate(request_id)
     if gate != "verified":
         return gate
-    steps.start_and_plan(request_id)
-    await asyncio.gather(*(_run_group(g) for g in steps.connector_groups(request_id)))
+    start_and_plan(request_id)
+    await asyncio.gather(*(_run_group(g) for g in connector_groups(request_id)))
     deadline = asyncio.get_running_loop().time() + poll_seconds
-    pending = steps.pending_steps(request_id)
-    await asyncio.gather(*(steps.poll_pending_step(s, deadline=deadline) for s, _ in pending))
-    await asyncio.gather(
-        *(steps.notify_manual_step(sid) for sid, _ in steps.manual_steps(request_id))
-    )
-    status = steps.finalize(request_id)
-    if steps.kind_of(request_id) is RequestKind.PORTABILITY and status == "completed":
-        await steps.transmit_portability(request_id)
+    pending = pending_steps(request_id)
+    await asyncio.gather(*(poll_pending_step(s, deadline=deadline) for s, _ in pending))
+    await asyncio.gather(*(notify_manual_step(sid) for sid, _ in manual_steps(request_id)))
+    status = finalize(request_id)
+    if kind_of(request_id) is RequestKind.PORTABILITY and status == "completed":
+        await transmit_portability(request_id)
     return status
 
 
@@ -306,7 +319,7 @@ async def run_batch(request_ids: Sequence[str], *, concurrency: int = 100) -> No
     try:
         await asyncio.gather(*(one(rid) for rid in request_ids))
     finally:
-        await steps.close_connectors()
+        await close_connectors()
 
 
 async def requeue_until_settled(request_ids: Sequence[str], *, rounds: int = MAX_ROUNDS) -> int:

@@ -4,7 +4,7 @@ A separate engine process (:mod:`tests.faults.worker`) carries out the open requ
 emulators this test serves over real sockets, in a SQLite home both share. It is killed at
 seeded moments — some after a number of milliseconds, some when a number of new audit events
 shows it is mid-work — and started again; after the last restart has finished its run, the
-deadline monitor's pass (:func:`dsar.monitor.scan`) polls and re-queues what is left. Every
+deadline monitor's pass (:func:`dsar.monitor.scanning.scan`) polls and re-queues what is left. Every
 request must complete, and every processor must have seen each subject's write exactly once.
 
 The honest limit of such a kill: after the processor acted but before the step was recorded,
@@ -30,12 +30,12 @@ from select import select as readable_now
 import pytest
 from sqlmodel import func, select
 
-from dsar import monitor
-from dsar.db import session_scope
 from dsar.enums import RequestKind, RequestStatus, StepStatus
 from dsar.models import AuditEvent, Step
 from dsar.monitor import MonitorPolicy
-from flows import steps
+from dsar import monitor
+from dsar.store import session_scope
+from engine import close_connectors, finalize, pending_steps, poll_pending_step
 from sandbox.faults import FaultConfig
 from sandbox.server import EMULATORS
 from tests.conftest import REPO
@@ -163,17 +163,15 @@ def _monitor_pass(day: int) -> int:
         try:
             for job in report.pending_jobs:
                 assert job.step_id is not None
-                await steps.poll_pending_step(
-                    job.step_id, deadline=asyncio.get_running_loop().time() + 2
-                )
-                if not steps.pending_steps(job.request_id):
-                    steps.finalize(job.request_id)
+                await poll_pending_step(job.step_id, deadline=asyncio.get_running_loop().time() + 2)
+                if not pending_steps(job.request_id):
+                    finalize(job.request_id)
             for request_id, reason in report.requeue:
                 with session_scope() as session:
                     monitor.record_requeue(session, request_id=request_id, reason=reason)
                 await process(request_id)
         finally:
-            await steps.close_connectors()
+            await close_connectors()
 
     asyncio.run(work())
     return len(report.requeue) + len(report.pending_jobs)

@@ -30,12 +30,13 @@ import pytest
 import structlog
 from sqlmodel import select
 
-from dsar.db import engine_from_settings, session_scope
 from dsar.enums import Channel, RequestKind, RequestStatus
 from dsar.logging import configure_logging
 from dsar.models import ManualTask, RequestCreate
-from dsar.service import register_for, submit_request
+from dsar.register import register_for
+from dsar.service import submit_request
 from dsar.settings import get_settings
+from dsar.store import engine_from_settings, session_scope
 from sandbox.faults import FaultConfig
 from sandbox.personas import MARIA
 from sandbox.server import EMULATORS, running_sandbox

@@ -25,8 +25,7 @@ import uvicorn
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
-from dsar.intake import create_app
-from dsar.intake_guard import RateLimit
+from dsar.intake import RateLimit, create_app
 from dsar.models import Request
 from dsar.notify import SIGNATURE_HEADER, sign_payload
 from dsar.settings import get_settings

@@ -17,10 +17,10 @@ import pytest
 from sqlmodel import select
 
 from connectors.shopify import ShopifyConnector
-from dsar.db import session_scope
 from dsar.enums import RequestKind, RequestStatus, StepStatus
 from dsar.models import AuditEvent, Step
-from flows import steps
+from dsar.store import session_scope
+from engine import close_connectors, poll_pending_step
 from sandbox.faults import Fault, FaultConfig, FaultInjector, FaultKind
 from sandbox.server import EMULATORS, Sandbox
 from tests.faults.conftest import ServeSandbox
@@ -215,9 +215,9 @@ class TestPolling:
             async def poll() -> str:
                 deadline = asyncio.get_running_loop().time() + 5
                 try:
-                    return await steps.poll_pending_step(step.id, deadline=deadline)
+                    return await poll_pending_step(step.id, deadline=deadline)
                 finally:
-                    await steps.close_connectors()
+                    await close_connectors()
 
             assert asyncio.run(poll()) == StepStatus.DONE.value
             assert injector.drawn[FaultKind.MALFORMED] == 1

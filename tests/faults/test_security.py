@@ -6,7 +6,8 @@
 * Download links of access packages (Art. 15(3), Art. 32): an expired link, one used up, or a
   guessed one all answer the same 404.
 * Path traversal: every name the engine writes a file under goes through
-  :func:`dsar.export.safe_filename`, which rejects rather than repairs a name with a path in it.
+  :func:`dsar.export.package.safe_filename`, which rejects rather than repairs a name with a
+  path in it.
 """
 
 from __future__ import annotations
@@ -24,15 +25,16 @@ import pytest
 from sqlmodel import select
 
 from dsar import identity
-from dsar.db import session_scope
 from dsar.enums import Channel, RequestKind, RequestStatus
 from dsar.errors import InputError
 from dsar.export import ExportedRecord, SourceResult, build_package, issue_download, safe_filename
 from dsar.intake import create_app
 from dsar.models import Export, Request, RequestCreate, utcnow
 from dsar.notify import FileMailer
-from dsar.service import register_for, submit_request
+from dsar.register import register_for
+from dsar.service import submit_request
 from dsar.settings import get_settings
+from dsar.store import session_scope
 from sandbox.personas import MARIA
 from sandbox.server import EMULATORS, RunningSandbox
 from tests.faults.conftest import PUBLIC_URL
@@ -271,7 +273,7 @@ class TestDownloadLinks:
 # ------------------------------------------------------------------------------------------
 
 HOSTILE_NAMES = [
-    "../dsar.db",
+    "../dsar.store.engine",
     "../../etc/cron.d/job",
     "/etc/passwd",
     "..\\..\\boot.ini",

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from dsar.db import session_scope
 from dsar.enums import Channel, RequestKind
 from dsar.models import RequestCreate
-from dsar.service import register_for, submit_request
+from dsar.register import register_for
+from dsar.service import submit_request
 from dsar.settings import get_settings
+from dsar.store import session_scope
 from tests.mailsink import Inbox
 
 

@@ -10,10 +10,10 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from dsar.cli import app
-from dsar.db import session_scope
+from dsar.cli.root import app
 from dsar.enums import RequestKind, RequestStatus, StepStatus
 from dsar.models import Request, Step
+from dsar.store import session_scope
 from sandbox.seed import JONAS_EMAIL, MARIA_EMAIL
 from tests.flows.conftest import submit
 from tests.mailsink import Inbox

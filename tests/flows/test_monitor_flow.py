@@ -13,11 +13,11 @@ from rich.console import Console
 from sqlmodel import select
 
 from dsar.audit import events_for
-from dsar.db import session_scope
 from dsar.enums import RequestKind, RequestStatus, StepStatus
 from dsar.models import ManualTask, Request, Step, utcnow
 from dsar.settings import get_settings
-from flows import steps
+from dsar.store import session_scope
+from engine import complete_task, pending_steps, start_and_plan
 from flows.monitor import ARTIFACT_KEY, deadline_monitor, run_monitor
 from sandbox.seed import MARIA_EMAIL
 from tests.flows.conftest import run, submit
@@ -78,15 +78,15 @@ def test_pending_erasure_is_polled_to_completion_and_the_pass_is_published(
     get_settings.cache_clear()
     request_id = submit(RequestKind.ERASURE, MARIA_EMAIL)
     assert run(request_id) == "awaiting_manual"
-    assert steps.pending_steps(request_id)
+    assert pending_steps(request_id)
     with session_scope() as session:
         tasks = session.exec(select(ManualTask).where(ManualTask.request_id == request_id)).all()
     for task in tasks:
-        steps.complete_task(task.id, note="recipient confirmed by e-mail", actor="staff:test")
+        complete_task(task.id, note="recipient confirmed by e-mail", actor="staff:test")
 
     result, flow_run_id = monitor_pass()
 
-    assert steps.pending_steps(request_id) == []
+    assert pending_steps(request_id) == []
     assert status_of(request_id) is RequestStatus.COMPLETED
     assert result["actions"]["jobs_done"] >= 1
     assert result["actions"]["answered_completed"] == 1
@@ -107,7 +107,7 @@ def test_stuck_run_is_requeued_once_as_a_subflow(engine_env: Inbox, sandbox: Any
     """A request left in progress without progress is run again and answered, and the CLI's
     table shows it by id; a second pass the same day neither re-runs it nor sends anything."""
     request_id = submit(RequestKind.ACCESS, MARIA_EMAIL)
-    steps.start_and_plan(request_id)
+    start_and_plan(request_id)
     with session_scope() as session:
         request = session.get(Request, request_id)
         assert request is not None
@@ -138,7 +138,7 @@ def test_dsar_monitor_command_prints_the_pass_as_json(prefect_api: None) -> None
 
     from typer.testing import CliRunner
 
-    from dsar.cli import app
+    from dsar.cli.root import app
 
     runner = CliRunner()
     result = runner.invoke(app, ["monitor", "--json", "--today", "2026-04-01"])

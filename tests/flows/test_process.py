@@ -10,12 +10,12 @@ import pytest
 from sqlmodel import select
 
 from dsar.audit import verify_chain
-from dsar.db import session_scope
 from dsar.enums import RequestKind, RequestStatus, StepStatus
 from dsar.models import Export, ManualTask, Notice, Request, Step
-from dsar.service import register_for
+from dsar.register import register_for
 from dsar.settings import get_settings
-from flows import steps
+from dsar.store import session_scope
+from engine import lift_restriction, step_rows, steps, summary
 from sandbox.seed import JONAS_EMAIL, MARIA_EMAIL, NEWSLETTER_ONLY_EMAIL
 from tests.flows.conftest import run, submit
 from tests.mailsink import Inbox
@@ -269,7 +269,7 @@ def test_artifact_free_of_personal_data(engine_env: Inbox, sandbox: Any) -> None
     """The run's markdown summary names ids and counts, never the subject."""
     request_id = submit(RequestKind.ACCESS, MARIA_EMAIL)
     run(request_id)
-    text = steps.summary(request_id) + str(steps.step_rows(request_id))
+    text = summary(request_id) + str(step_rows(request_id))
     assert "maria" not in text.lower()
     assert request_id[:8] in text
 
@@ -298,7 +298,7 @@ class TestRestrictionAndPortability:
         run(request_id)
         assert _complete_all_tasks(request_id) == "completed"
         lifted = asyncio.run(
-            steps.lift_restriction(
+            lift_restriction(
                 request_id,
                 reasons="the accuracy check is finished",
                 lift_on=datetime.now(UTC).date(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dsar.enums import RequestKind
-from dsar.intake_classify import classify, normalise
+from dsar.intake import classify, normalise
 
 K = RequestKind
 

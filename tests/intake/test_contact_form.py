@@ -14,8 +14,7 @@ from sqlmodel import Session
 
 from dsar.audit import events_for
 from dsar.enums import Channel, RequestKind, RequestStatus
-from dsar.intake import create_app
-from dsar.intake_guard import MAX_BODY
+from dsar.intake import MAX_BODY, create_app
 from dsar.notify import SIGNATURE_HEADER
 from dsar.settings import get_settings
 from tests.conftest import LUNEXXA

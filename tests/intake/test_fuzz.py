@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
-from dsar.intake_guard import shopify_hmac
+from dsar.intake import shopify_hmac
 from dsar.notify import SIGNATURE_HEADER
 from tests.intake.conftest import (
     SHOPIFY_SECRET,

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from dsar.enums import Channel, RequestStatus
 from dsar.export import PackageFile, issue_download
 from dsar.identity import BY_CODE, BY_LINK, issue_challenge
-from dsar.intake_page import CSRF_COOKIE
+from dsar.intake import CSRF_COOKIE
 from dsar.models import Request, utcnow
 from tests.factories import make_request
 from tests.intake.conftest import RecordingDispatcher, TestClient

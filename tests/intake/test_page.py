@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from dsar.enums import Channel, RequestKind
-from dsar.intake_page import CSRF_COOKIE, CsrfGuard, page_language
+from dsar.intake import CSRF_COOKIE, CsrfGuard, page_language
 from tests.intake.conftest import RecordingDispatcher, TestClient, request_count, stored_requests
 
 PAGE = "/privacy-request"

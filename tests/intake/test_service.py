@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
-from dsar.intake import create_app
-from dsar.intake_guard import IntakeRejection, RateLimit, TokenBucket
+from dsar.intake import IntakeRejection, RateLimit, TokenBucket, create_app
 from tests.intake.conftest import VALID, TestClient, contact_headers, encode, request_count
 
 

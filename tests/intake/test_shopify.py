@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from dsar.audit import verify_chain
 from dsar.enums import Channel, RequestKind
-from dsar.intake_guard import shopify_hmac
+from dsar.intake import shopify_hmac
 from dsar.models import AuditEvent
 from tests.intake.conftest import (
     SHOPIFY_SECRET,

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
-from dsar.intake_store import write_session
+from dsar.intake import write_session
 from tests.factories import make_request
 from tests.intake.conftest import request_count
 

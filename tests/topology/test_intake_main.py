@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dsar.intake_main import IntakeProcessSettings, choose_dispatcher
+from dsar.intake import IntakeProcessSettings, choose_dispatcher
 from flows.dispatch import DeploymentDispatcher, EmbeddedDispatcher
 
 

@@ -35,14 +35,14 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from dsar import monitor
-from dsar.db import get_engine, session_scope
 from dsar.enums import RequestKind, RequestStatus
-from dsar.intake_guard import shopify_hmac
+from dsar.intake import shopify_hmac
 from dsar.models import ManualTask, Notice, Request, Step, utcnow
 from dsar.monitor import MonitorPolicy
+from dsar import monitor
 from dsar.settings import SANDBOX_SHOPIFY_APP_SECRET, get_settings
-from flows import steps
+from dsar.store import get_engine, session_scope
+from engine import complete_task, finalize, open_manual_tasks
 from sandbox.faults import FaultConfig
 from sandbox.mailchimp_state import subscriber_hash
 from sandbox.server import running_sandbox
@@ -271,9 +271,9 @@ def _complete_manual_tasks(ids: list[str]) -> int:
             )
         ).all()
     for task_id, request_id in tasks:
-        steps.complete_task(task_id, note="confirmed by e-mail reply", actor="staff:topology")
-        if steps.open_manual_tasks(request_id) == 0:
-            steps.finalize(request_id)
+        complete_task(task_id, note="confirmed by e-mail reply", actor="staff:topology")
+        if open_manual_tasks(request_id) == 0:
+            finalize(request_id)
     return len(tasks)
 
 
@@ -393,7 +393,7 @@ def test_fifty_requests_complete_exactly_once_when_a_worker_dies(
     assert duplicates == {"shopify": [], "klaviyo": [], "mailchimp": []}
 
     verify = subprocess.run(
-        [sys.executable, "-m", "dsar.cli", "audit", "verify"],
+        [sys.executable, "-m", "dsar.cli.root", "audit", "verify"],
         env=running.env,
         cwd=REPO,
         capture_output=True,

@@ -1,0 +1,20 @@
+"""The package a data subject downloads after an access or portability request.
+
+Other packages import these names from here; modules inside import each other directly.
+"""
+
+from dsar.export.links import DOWNLOAD_GONE, download_url, issue_download, resolve_download
+from dsar.export.package import build_package, safe_filename
+from dsar.export.records import ExportedRecord, PackageFile, SourceResult
+
+__all__ = [
+    "DOWNLOAD_GONE",
+    "ExportedRecord",
+    "PackageFile",
+    "SourceResult",
+    "build_package",
+    "download_url",
+    "issue_download",
+    "resolve_download",
+    "safe_filename",
+]

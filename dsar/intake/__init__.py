@@ -1,0 +1,29 @@
+"""The intake service: the channels through which requests reach the controller.
+
+Other packages import these names from here; modules inside import each other directly.
+"""
+
+from dsar.intake.app import NoopDispatcher, create_app
+from dsar.intake.classifier import classify, normalise
+from dsar.intake.guard import MAX_BODY, IntakeRejection, RateLimit, TokenBucket, shopify_hmac
+from dsar.intake.main import IntakeProcessSettings, choose_dispatcher
+from dsar.intake.page import CSRF_COOKIE, CsrfGuard, page_language
+from dsar.intake.store import write_session
+
+__all__ = [
+    "CSRF_COOKIE",
+    "MAX_BODY",
+    "CsrfGuard",
+    "IntakeProcessSettings",
+    "IntakeRejection",
+    "NoopDispatcher",
+    "RateLimit",
+    "TokenBucket",
+    "choose_dispatcher",
+    "classify",
+    "create_app",
+    "normalise",
+    "page_language",
+    "shopify_hmac",
+    "write_session",
+]

@@ -1,0 +1,68 @@
+"""The intake service as an ASGI application for a process of its own (production topology).
+
+``uvicorn dsar.intake.main:app`` serves :func:`dsar.intake.app.create_app` with the settings of the
+environment. Where requests are carried out is decided here, once, from the environment:
+with ``PREFECT_API_URL`` set a Prefect server is running and each stored request becomes a
+flow run of the ``process-request`` deployment that the work pool's workers pick up; without
+it the flows run in this process, as under ``dsar serve``.
+
+Behind a reverse proxy every request arrives from the proxy's address, so the per-address rate
+limit counts all senders together: ``DSAR_INTAKE_RATE_PER_MINUTE`` and ``DSAR_INTAKE_BURST``
+size it for the deployment (the proxy should limit per client itself).
+"""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import FastAPI
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from dsar.intake.app import Dispatcher, create_app
+from dsar.intake.guard import RateLimit
+from dsar.logging import configure_logging
+from dsar.settings import get_settings
+
+
+class IntakeProcessSettings(BaseSettings):
+    """What only the intake process reads: its per-address rate limit."""
+
+    model_config = SettingsConfigDict(env_prefix="DSAR_INTAKE_", extra="ignore")
+
+    rate_per_minute: float = RateLimit.per_minute
+    burst: int = RateLimit.burst
+
+    def rate_limit(self) -> RateLimit:
+        """The limit the application applies per source address."""
+        return RateLimit(per_minute=self.rate_per_minute, burst=self.burst)
+
+
+def choose_dispatcher(environ: dict[str, str] | None = None) -> Dispatcher:
+    """The deployment dispatcher when a Prefect server is configured, else the embedded one."""
+    from flows.dispatch import DeploymentDispatcher, EmbeddedDispatcher
+
+    values = os.environ if environ is None else environ
+    if values.get("PREFECT_API_URL", "").strip():
+        return DeploymentDispatcher()
+    return EmbeddedDispatcher()
+
+
+def create() -> FastAPI:
+    """The intake application for this process's environment, logging through the redacting
+    chain (no identities in log lines)."""
+    settings = get_settings()
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    return create_app(
+        settings=settings,
+        dispatcher=choose_dispatcher(),
+        rate_limit=IntakeProcessSettings().rate_limit(),
+    )
+
+
+def __getattr__(name: str) -> FastAPI:
+    """``app`` is built when uvicorn asks for it, not on import (tests import this module)."""
+    if name == "app":
+        application = create()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)

@@ -1,1 +1,0 @@
-"""The engine's migration history (Alembic); run it through :mod:`dsar.migrate`."""

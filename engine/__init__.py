@@ -1,0 +1,42 @@
+"""The step engine: everything that carries out a request, as plain functions without Prefect.
+
+Other packages import these names from here; modules inside import each other directly.
+"""
+
+from engine.answers import finalize, summary
+from engine.context import close_connectors, load
+from engine.gate import identity_gate
+from engine.notices import notify_manual_step, transmit_portability
+from engine.polling import poll_pending_step
+from engine.progress import (
+    complete_task,
+    connector_groups,
+    kind_of,
+    manual_steps,
+    open_manual_tasks,
+    pending_steps,
+    step_rows,
+)
+from engine.steps import lift_restriction, record_failure, run_connector_step, start_and_plan
+
+__all__ = [
+    "close_connectors",
+    "complete_task",
+    "connector_groups",
+    "finalize",
+    "identity_gate",
+    "kind_of",
+    "lift_restriction",
+    "load",
+    "manual_steps",
+    "notify_manual_step",
+    "open_manual_tasks",
+    "pending_steps",
+    "poll_pending_step",
+    "record_failure",
+    "run_connector_step",
+    "start_and_plan",
+    "step_rows",
+    "summary",
+    "transmit_portability",
+]
