@@ -145,7 +145,7 @@ def measure(*, quick: bool) -> list[Figure]:
 
         engine_from_settings()
         template = submit(RequestKind.ERASURE, ["template@example.com"])[0]
-        database = home / "dsar.store.engine"
+        database = home / "dsar.db"
         today = datetime.now(UTC).date().isoformat()
         policy = MonitorPolicy()
         with Stopwatch() as fill:

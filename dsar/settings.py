@@ -81,7 +81,7 @@ class Settings(BaseSettings):
         """The configured URL, or SQLite in :attr:`home` when none is set."""
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{(self.home / 'dsar.store.engine').as_posix()}"
+        return f"sqlite:///{(self.home / 'dsar.db').as_posix()}"
 
     @property
     def outbox_dir(self) -> Path:

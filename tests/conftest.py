@@ -44,8 +44,8 @@ def dsar_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
 
 
 def _engines_of(home: Path) -> list[Engine]:
-    url = f"sqlite:///{(home / 'dsar.store.engine').as_posix()}"
-    return [get_engine(url)] if (home / "dsar.store.engine").exists() else []
+    url = f"sqlite:///{(home / 'dsar.db').as_posix()}"
+    return [get_engine(url)] if (home / "dsar.db").exists() else []
 
 
 @pytest.fixture(scope="session")

@@ -122,7 +122,7 @@ def test_signed_contact_form_request_is_verified_and_completed(
 
     from dsar.models import Request
 
-    engine = create_engine(f"sqlite:///{home / 'dsar.store.engine'}")
+    engine = create_engine(f"sqlite:///{home / 'dsar.db'}")
     with Session(engine) as session:
         stored = session.get(Request, request_id)
         assert stored is not None

@@ -231,7 +231,7 @@ class TestAuditVerify:
         """Editing a stored event is detected and the first broken seq is named."""
         TestRequests()._submit()
         TestRequests()._submit("--verified-by", "in person")
-        db = sqlite3.connect(dsar_home / "dsar.store.engine")
+        db = sqlite3.connect(dsar_home / "dsar.db")
         db.execute("UPDATE auditevent SET action = 'forged' WHERE seq = 2")
         db.commit()
         db.close()

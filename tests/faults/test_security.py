@@ -273,7 +273,7 @@ class TestDownloadLinks:
 # ------------------------------------------------------------------------------------------
 
 HOSTILE_NAMES = [
-    "../dsar.store.engine",
+    "../dsar.db",
     "../../etc/cron.d/job",
     "/etc/passwd",
     "..\\..\\boot.ini",
