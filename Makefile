@@ -26,7 +26,7 @@ test: install
 lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
-	$(BIN)/mypy dsar connectors
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff format .

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     smtp_url: str = ""
     mail_from: str = "privacy@dsar.invalid"
 
+    #: The intake service's per-address rate limit (behind a proxy: all senders together).
+    intake_rate_per_minute: float = Field(default=60.0, gt=0)
+    intake_burst: int = Field(default=20, ge=1)
+
     log_level: str = "WARNING"
     log_format: Literal["auto", "json", "console"] = "auto"
 

@@ -36,11 +36,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from dsar import identity
+from dsar import identity, monitor
 from dsar.errors import InputError
 from dsar.models import utcnow
 from dsar.monitor import DueItem, MonitorPolicy, MonitorReport
-from dsar import monitor
 from dsar.notify import mailer_from_settings
 from dsar.store import session_scope
 from engine import close_connectors, pending_steps, step_rows

@@ -3,18 +3,18 @@
 Other packages import these names from here; modules inside import each other directly.
 """
 
-from dsar.intake.app import NoopDispatcher, create_app
+from dsar.intake.app import create_app
 from dsar.intake.classifier import classify, normalise
 from dsar.intake.guard import MAX_BODY, IntakeRejection, RateLimit, TokenBucket, shopify_hmac
-from dsar.intake.main import IntakeProcessSettings, choose_dispatcher
+from dsar.intake.main import choose_dispatcher, rate_limit_of
 from dsar.intake.page import CSRF_COOKIE, CsrfGuard, page_language
+from dsar.intake.state import NoopDispatcher
 from dsar.intake.store import write_session
 
 __all__ = [
     "CSRF_COOKIE",
     "MAX_BODY",
     "CsrfGuard",
-    "IntakeProcessSettings",
     "IntakeRejection",
     "NoopDispatcher",
     "RateLimit",
@@ -24,6 +24,7 @@ __all__ = [
     "create_app",
     "normalise",
     "page_language",
+    "rate_limit_of",
     "shopify_hmac",
     "write_session",
 ]

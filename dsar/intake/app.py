@@ -13,7 +13,7 @@ without one a stored request waits for the deadline monitor.
 
 from __future__ import annotations
 
-from typing import Annotated, Protocol
+from typing import Annotated
 
 from fastapi import FastAPI, Query
 from fastapi.exceptions import RequestValidationError
@@ -39,7 +39,7 @@ from dsar.intake.guard import (
     read_capped,
     require_media_type,
 )
-from dsar.intake.state import LIMITED, IntakeState, state_of
+from dsar.intake.state import LIMITED, Dispatcher, IntakeState, NoopDispatcher, state_of
 from dsar.intake.store import (
     ACTOR_CONTACT_FORM,
     SHOPIFY_SHOP_REDACT,
@@ -54,20 +54,6 @@ from dsar.notify import SIGNATURE_HEADER
 from dsar.settings import Settings, get_settings
 
 log = get_logger("dsar.intake.app")
-
-
-class Dispatcher(Protocol):
-    """Starts processing of a stored request; must return quickly and never raise for a
-    request that merely cannot start yet (the deadline monitor picks up what waits)."""
-
-    def dispatch(self, request_id: str) -> None: ...
-
-
-class NoopDispatcher:
-    """Starts nothing: stored requests wait for the deadline monitor."""
-
-    def dispatch(self, request_id: str) -> None:
-        log.info("dispatch_skipped", request_id=request_id)
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,25 +16,18 @@ from __future__ import annotations
 import os
 
 from fastapi import FastAPI
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dsar.intake.app import Dispatcher, create_app
+from dsar.intake.app import create_app
 from dsar.intake.guard import RateLimit
+from dsar.intake.state import Dispatcher
 from dsar.logging import configure_logging
-from dsar.settings import get_settings
+from dsar.settings import Settings, get_settings
 
 
-class IntakeProcessSettings(BaseSettings):
-    """What only the intake process reads: its per-address rate limit."""
-
-    model_config = SettingsConfigDict(env_prefix="DSAR_INTAKE_", extra="ignore")
-
-    rate_per_minute: float = RateLimit.per_minute
-    burst: int = RateLimit.burst
-
-    def rate_limit(self) -> RateLimit:
-        """The limit the application applies per source address."""
-        return RateLimit(per_minute=self.rate_per_minute, burst=self.burst)
+def rate_limit_of(settings: Settings) -> RateLimit:
+    """The per-address limit this process applies (``DSAR_INTAKE_RATE_PER_MINUTE``,
+    ``DSAR_INTAKE_BURST``)."""
+    return RateLimit(per_minute=settings.intake_rate_per_minute, burst=settings.intake_burst)
 
 
 def choose_dispatcher(environ: dict[str, str] | None = None) -> Dispatcher:
@@ -55,7 +48,7 @@ def create() -> FastAPI:
     return create_app(
         settings=settings,
         dispatcher=choose_dispatcher(),
-        rate_limit=IntakeProcessSettings().rate_limit(),
+        rate_limit=rate_limit_of(settings),
     )
 
 

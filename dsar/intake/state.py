@@ -7,7 +7,7 @@ processing, the per-address rate limiter and the CSRF keys of the request page.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from fastapi import Depends
 from fastapi.responses import HTMLResponse
@@ -20,9 +20,6 @@ from dsar.logging import get_logger
 from dsar.settings import Settings
 from dsar.store import get_engine, init_db
 
-if TYPE_CHECKING:
-    from dsar.intake.app import Dispatcher
-
 log = get_logger("dsar.intake.app")
 
 #: Sent with every page: tokens travel in URLs, so no page may leak them as a referrer.
@@ -33,6 +30,20 @@ PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
 }
+
+
+class Dispatcher(Protocol):
+    """Starts processing of a stored request; must return quickly and never raise for a
+    request that merely cannot start yet (the deadline monitor picks up what waits)."""
+
+    def dispatch(self, request_id: str) -> None: ...
+
+
+class NoopDispatcher:
+    """Starts nothing: stored requests wait for the deadline monitor."""
+
+    def dispatch(self, request_id: str) -> None:
+        log.info("dispatch_skipped", request_id=request_id)
 
 
 class IntakeState:

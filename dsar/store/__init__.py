@@ -3,7 +3,8 @@
 Other packages import these names from here; modules inside import each other directly.
 """
 
-from dsar.store.engine import claim_step, engine_from_settings, get_engine, init_db, session_scope
+from dsar.store.connect import get_engine
+from dsar.store.engine import claim_step, engine_from_settings, init_db, session_scope
 from dsar.store.migrate import current, downgrade, head, revision, upgrade
 
 __all__ = [

@@ -53,7 +53,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel, create_engine
 
 from dsar.errors import DsarError, InputError
-from dsar.store.engine import get_engine
+from dsar.store.connect import get_engine
 
 #: Where the history lives: ``env.py``, ``script.py.mako`` and ``versions/``.
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"

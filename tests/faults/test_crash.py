@@ -30,10 +30,10 @@ from select import select as readable_now
 import pytest
 from sqlmodel import func, select
 
+from dsar import monitor
 from dsar.enums import RequestKind, RequestStatus, StepStatus
 from dsar.models import AuditEvent, Step
 from dsar.monitor import MonitorPolicy
-from dsar import monitor
 from dsar.store import session_scope
 from engine import close_connectors, finalize, pending_steps, poll_pending_step
 from sandbox.faults import FaultConfig

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dsar.intake import IntakeProcessSettings, choose_dispatcher
+from dsar.intake import choose_dispatcher, rate_limit_of
+from dsar.settings import get_settings
 from flows.dispatch import DeploymentDispatcher, EmbeddedDispatcher
 
 
@@ -27,5 +28,7 @@ def test_the_rate_limit_is_sized_from_the_environment(monkeypatch: pytest.Monkey
     """DSAR_INTAKE_RATE_PER_MINUTE and DSAR_INTAKE_BURST size the per-address limit."""
     monkeypatch.setenv("DSAR_INTAKE_RATE_PER_MINUTE", "600")
     monkeypatch.setenv("DSAR_INTAKE_BURST", "50")
-    limit = IntakeProcessSettings().rate_limit()
+    get_settings.cache_clear()
+    limit = rate_limit_of(get_settings())
+    get_settings.cache_clear()
     assert (limit.per_minute, limit.burst) == (600.0, 50)

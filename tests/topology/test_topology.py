@@ -35,11 +35,11 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from dsar import monitor
 from dsar.enums import RequestKind, RequestStatus
 from dsar.intake import shopify_hmac
 from dsar.models import ManualTask, Notice, Request, Step, utcnow
 from dsar.monitor import MonitorPolicy
-from dsar import monitor
 from dsar.settings import SANDBOX_SHOPIFY_APP_SECRET, get_settings
 from dsar.store import get_engine, session_scope
 from engine import complete_task, finalize, open_manual_tasks
