@@ -1,7 +1,7 @@
 """``dsar db``: the configured database's schema, moved through its migrations.
 
-Registered on the main app as ``dsar db``. Errors follow :mod:`dsar.cli.root`: a bad revision is bad
-input (exit 2), an unreachable database or a failed migration a failure (exit 1), each as one
+Registered on the main app as ``dsar db``. Errors follow :mod:`dsar.cli.output`: a bad revision
+is bad input (exit 2), an unreachable database or a failed migration a failure (exit 1), each as one
 line on stderr. Database URLs are shown with the password masked.
 """
 
@@ -13,15 +13,15 @@ from typing import Annotated
 
 import typer
 
+from dsar.cli.output import domain_errors, fail, out, print_json
+
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 
 
 @contextmanager
 def _edge() -> Iterator[None]:
-    """Domain errors as in :mod:`dsar.cli.root`; database errors as exit 1 without their SQL."""
+    """Domain errors as everywhere in the CLI; database errors as exit 1 without their SQL."""
     from sqlalchemy.exc import SQLAlchemyError
-
-    from dsar.cli.root import domain_errors, fail  # imported late: dsar.cli.root registers this app
 
     with domain_errors():
         try:
@@ -57,7 +57,6 @@ def db_upgrade(
     revision: Annotated[str, typer.Option(help="Target revision: an id, or 'head'.")] = "head",
 ) -> None:
     """Apply migrations up to a revision (default: the newest)."""
-    from dsar.cli.root import out
     from dsar.store import upgrade
 
     url, shown = _database()
@@ -72,7 +71,6 @@ def db_downgrade(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Undo migrations down to a revision; 'base' drops every table and the data in it."""
-    from dsar.cli.root import out
     from dsar.store import downgrade
 
     url, shown = _database()
@@ -91,7 +89,6 @@ def db_current(
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Show the database's revision and whether it is the newest this version knows."""
-    from dsar.cli.root import out, print_json
     from dsar.store import current, head
 
     url, shown = _database()
@@ -108,7 +105,6 @@ def db_revision(
     message: Annotated[str, typer.Argument(help="What the migration changes, in a few words.")],
 ) -> None:
     """Write the next migration from the models' changes (for developers, in a checkout)."""
-    from dsar.cli.root import out
     from dsar.store import revision
 
     with _edge():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -92,6 +93,23 @@ def test_dsar_run_with_several_ids_prints_each_outcome(engine_env: Inbox, sandbo
     assert [p["id"] for p in payload] == [first, second]
     assert payload[0]["status"] == "completed"
     assert all(p["steps"] for p in payload)
+
+
+def test_dsar_run_json_names_the_package_of_an_access_request(
+    engine_env: Inbox, sandbox: Any
+) -> None:
+    """``dsar run ID --json`` gives an access request's package path; other kinds have none."""
+    access = submit(RequestKind.ACCESS, MARIA_EMAIL)
+    result = CliRunner().invoke(app, ["run", access, "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["status"] == "completed"
+    package = Path(payload["export_path"])
+    assert package.is_file()
+    assert package.suffix == ".zip"
+    restriction = submit(RequestKind.RESTRICTION, JONAS_EMAIL)
+    result = CliRunner().invoke(app, ["run", restriction, "--json"])
+    assert "export_path" not in json.loads(result.stdout)
 
 
 def test_dsar_run_with_an_unknown_id_fails_before_anything_runs(

@@ -1,0 +1,47 @@
+"""``dsar serve``: the intake service and every deployment in one process."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from dsar.cli.output import (
+    domain_errors,
+    out,
+)
+from dsar.errors import InputError
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address the intake service listens on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Intake service port.")] = 8600,
+    timezone: Annotated[
+        str | None, typer.Option(help="Zone of the monitor's schedule; default: the register's.")
+    ] = None,
+) -> None:
+    """Run the intake service and all deployments in one process (single-machine default)."""
+    from dsar.settings import get_settings
+    from flows.runtime import prepare_prefect_env
+
+    settings = get_settings()
+    with domain_errors():
+        if settings.environment == "production" and not settings.webhook_secret.get_secret_value():
+            raise InputError("DSAR_WEBHOOK_SECRET must be set")
+        zone = timezone or _default_zone()
+        prepare_prefect_env(settings.home)
+        from deployments.serve import serve as run_server
+
+        out.print(f"Intake service on http://{host}:{port} (docs at /docs); deployments served.")
+        try:
+            run_server(host=host, port=port, timezone=zone)
+        except KeyboardInterrupt:
+            raise typer.Exit(0) from None
+
+
+def _default_zone() -> str:
+    from dsar.register import discover_registers, load_register, registers_dir
+
+    for path in discover_registers(registers_dir()).values():
+        return load_register(path).controller.timezone
+    return "UTC"
