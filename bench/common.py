@@ -334,8 +334,8 @@ async def run_plain(request_id: str, times: PlainTimes | None = None) -> str:
     try:
         start = time.perf_counter()
         gate = await identity_gate(request_id)
-        if gate != "verified":
-            return gate
+        if not gate.passed:
+            return gate.status
         start_and_plan(request_id)
         planned = time.perf_counter()
         await run_connector_steps(request_id)

@@ -51,6 +51,21 @@ class StepStatus(StrEnum):
     SKIPPED = "skipped"
 
 
+class NoticeStatus(StrEnum):
+    """Delivery of one message sent on a request's behalf."""
+
+    PENDING = "pending"  # claimed for sending; not yet confirmed by the transport
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class ManualTaskStatus(StrEnum):
+    """Staff's work for a recipient without an API."""
+
+    OPEN = "open"
+    DONE = "done"
+
+
 class Channel(StrEnum):
     """How a request reached the controller."""
 

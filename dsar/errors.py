@@ -50,12 +50,14 @@ class NotFoundError(DsarError):
 
 
 class InvalidTransition(DsarError):
-    """The lifecycle forbids moving a request from its current status to the requested one."""
+    """The lifecycle forbids moving a request (or a step) from its status to the one asked."""
 
-    def __init__(self, current: str, target: str, *, reason: str = "") -> None:
+    def __init__(
+        self, current: str, target: str, *, reason: str = "", what: str = "a request"
+    ) -> None:
         self.current = current
         self.target = target
-        msg = f"cannot move a request from {current!r} to {target!r}"
+        msg = f"cannot move {what} from {current!r} to {target!r}"
         super().__init__(f"{msg}: {reason}" if reason else msg)
 
 

@@ -1,4 +1,4 @@
-"""The status machine of a request, and the one function that moves a request along it.
+"""The status machines of a request and of its steps, and the functions that move them.
 
 ::
 
@@ -11,6 +11,17 @@
 ``extended`` is a flag, not a status (Art. 12(3): the deadline moves, the work goes on).
 ``completed``, ``rejected`` and ``withdrawn`` are final. Every transition appends an audit event
 in the same transaction as the status change, so the trail and the state never disagree.
+
+A step (one action on one recipient) has a machine of its own, moved only by
+:func:`move_step`::
+
+    planned ──> running ──> done
+       │   ▲       │ ▲ └──> pending ──> done      (a processor's job, or a manual recipient)
+       │   │       ▼ │         └──────> failed
+       │   └──── failed ──> running               (a re-run retries what failed)
+       └──> skipped / pending / failed
+
+``running → running`` is a re-claim after a crash mid-call; ``done`` and ``skipped`` are final.
 """
 
 from __future__ import annotations
@@ -19,8 +30,9 @@ from sqlmodel import Session
 
 from dsar.audit import append_event
 from dsar.enums import RequestStatus as S
+from dsar.enums import StepStatus as T
 from dsar.errors import InvalidTransition
-from dsar.models import Request, utcnow
+from dsar.models import Request, Step, utcnow
 
 #: Allowed moves: current status → the statuses it may go to.
 TRANSITIONS: dict[S, frozenset[S]] = {
@@ -76,3 +88,29 @@ def transition(
         session, action="status_changed", actor=actor, request_id=request.id, data=data, at=now
     )
     return request
+
+
+#: A step's allowed moves: current status → the statuses it may go to.
+STEP_TRANSITIONS: dict[T, frozenset[T]] = {
+    T.PLANNED: frozenset({T.RUNNING, T.PENDING, T.SKIPPED, T.FAILED}),
+    T.RUNNING: frozenset({T.RUNNING, T.PENDING, T.DONE, T.FAILED, T.SKIPPED}),
+    T.PENDING: frozenset({T.DONE, T.FAILED}),
+    T.FAILED: frozenset({T.PLANNED, T.RUNNING, T.PENDING, T.DONE, T.SKIPPED}),
+    T.DONE: frozenset(),
+    T.SKIPPED: frozenset(),
+}
+
+STEP_FINAL: frozenset[T] = frozenset(s for s, targets in STEP_TRANSITIONS.items() if not targets)
+
+
+def move_step(step: Step, target: T) -> Step:
+    """Move ``step`` to ``target`` or raise :class:`InvalidTransition`; the caller records the
+    step's other fields (result, error, times) and its audit event in the same transaction."""
+    current = T(step.status)
+    if target not in STEP_TRANSITIONS[current]:
+        allowed = ", ".join(sorted(STEP_TRANSITIONS[current])) or "none (final)"
+        raise InvalidTransition(
+            current, target, reason=f"allowed from here: {allowed}", what="a step"
+        )
+    step.status = target
+    return step

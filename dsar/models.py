@@ -14,15 +14,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from pydantic import field_validator
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Index, String, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-from dsar.enums import Channel, Regime, RequestKind, RequestStatus, StepStatus
+from dsar.enums import (
+    Channel,
+    ManualTaskStatus,
+    NoticeStatus,
+    Regime,
+    RequestKind,
+    RequestStatus,
+    StepStatus,
+)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -42,6 +51,35 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class StrEnumText(TypeDecorator[E]):
+    """A closed vocabulary stored as its plain text value and read back as the enum member.
+
+    The database keeps the value (``"sent"``), guarded by a CHECK constraint, so SQL written
+    against the column reads naturally; Python always sees the enum.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int = 16) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum(value)
+
+
+def _values_check(column: str, enum: type[StrEnum], name: str) -> CheckConstraint:
+    values = ", ".join(f"'{member.value}'" for member in enum)
+    return CheckConstraint(f"{column} IN ({values})", name=name)
 
 
 def utcnow() -> datetime:
@@ -262,6 +300,7 @@ class Notice(SQLModel, table=True):
 
     __table_args__ = (
         UniqueConstraint("request_id", "recipient", "purpose", name="uq_notice_request_recipient"),
+        _values_check("status", NoticeStatus, "ck_notice_status"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
@@ -271,7 +310,10 @@ class Notice(SQLModel, table=True):
         max_length=32
     )  # art19 | answer | extension | verification | acknowledgement | ...
     channel: str = Field(max_length=16)  # email | webhook | file
-    status: str = Field(default="pending", max_length=16)  # pending | sent | failed
+    status: NoticeStatus = Field(
+        default=NoticeStatus.PENDING,
+        sa_column=Column(StrEnumText(NoticeStatus), nullable=False),
+    )
     message_id: str | None = Field(default=None, max_length=300)
     sent_at: datetime | None = _utc_column()
     error: str | None = Field(default=None, max_length=2000)
@@ -283,6 +325,7 @@ class ManualTask(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("request_id", "recipient", name="uq_manualtask_request_recipient"),
         Index("ix_manualtask_status_due", "status", "due_date"),
+        _values_check("status", ManualTaskStatus, "ck_manualtask_status"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
@@ -290,7 +333,10 @@ class ManualTask(SQLModel, table=True):
     recipient: str = Field(max_length=64)
     instructions: str = Field(max_length=4000)
     due_date: date
-    status: str = Field(default="open", max_length=16)  # open | done
+    status: ManualTaskStatus = Field(
+        default=ManualTaskStatus.OPEN,
+        sa_column=Column(StrEnumText(ManualTaskStatus), nullable=False),
+    )
     note: str | None = Field(default=None, max_length=4000)  # the evidence staff recorded
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)

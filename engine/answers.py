@@ -77,7 +77,7 @@ def _forget_exported_records(request_id: str) -> None:
                 session.add(step)
 
 
-def finalize(request_id: str) -> str:
+def finalize(request_id: str) -> RequestStatus:
     """Answer the subject and close the request once every step has finished.
 
     Returns the request's status: ``failed`` or ``awaiting_manual`` when it cannot close yet,
@@ -85,12 +85,12 @@ def finalize(request_id: str) -> str:
     ``completed`` after the answer went out.
     """
     status = settle(request_id)
-    if status in (RequestStatus.FAILED.value, *[s.value for s in lifecycle.FINAL]):
+    if status is RequestStatus.FAILED or status in lifecycle.FINAL:
         return status
     if open_manual_tasks(request_id):
-        return RequestStatus.AWAITING_MANUAL.value
+        return RequestStatus.AWAITING_MANUAL
     if pending_steps(request_id):
-        return RequestStatus.IN_PROGRESS.value
+        return RequestStatus.IN_PROGRESS
     loaded = load(request_id)
     request, register = loaded.request, loaded.register
     notified = _notified(request_id, register)
@@ -112,7 +112,7 @@ def finalize(request_id: str) -> str:
                 session, request=stored, target=RequestStatus.IN_PROGRESS, actor=ACTOR
             )
         lifecycle.transition(session, request=stored, target=RequestStatus.COMPLETED, actor=ACTOR)
-        return stored.status.value
+        return stored.status
 
 
 def _package(request: Request, register: Register, *, notified: list[str]) -> dict[str, Any]:

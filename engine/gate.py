@@ -10,6 +10,7 @@ answered "no data held" at once.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from connectors.base import Subject
 from dsar import lifecycle
@@ -32,8 +33,17 @@ async def _located_anywhere(request: Request, register: Register) -> bool:
     return any(r.found for r in results)
 
 
-async def identity_gate(request_id: str) -> str:
-    """``"verified"`` when processing may go on; otherwise the status the request now waits in.
+@dataclass(frozen=True)
+class Gate:
+    """What the identity gate decided: whether processing may go on, and the request's status
+    (the one it now waits in, when it may not)."""
+
+    passed: bool
+    status: RequestStatus
+
+
+async def identity_gate(request_id: str) -> Gate:
+    """Whether processing may go on; if not, the status the request now waits in.
 
     No data leaves and nothing changes before the requester proves control of a contact point
     already on file: a single-use link and code go to the address as the processors hold it —
@@ -47,7 +57,7 @@ async def identity_gate(request_id: str) -> str:
     loaded = load(request_id)
     request = loaded.request
     if request.status in lifecycle.FINAL:
-        return request.status.value
+        return Gate(passed=False, status=request.status)
     if (
         request.status
         in (
@@ -58,12 +68,13 @@ async def identity_gate(request_id: str) -> str:
         or request.verified_at is not None
         or identity.is_authenticated_channel(request)
     ):
-        return "verified"
+        return Gate(passed=True, status=request.status)
     if request.status is RequestStatus.VERIFYING:
-        return request.status.value  # a challenge is out; the verify link resumes processing
+        # a challenge is out; the verify link resumes processing
+        return Gate(passed=False, status=request.status)
     if not await _located_anywhere(request, loaded.register):
         answer_no_data(request_id)
-        return RequestStatus.COMPLETED.value
+        return Gate(passed=False, status=RequestStatus.COMPLETED)
     contact = identity.contact_on_file(request.email, [request.email])
     assert contact is not None  # noqa: S101 - located above under this very address
     with session_scope() as session:
@@ -83,4 +94,4 @@ async def identity_gate(request_id: str) -> str:
             "expires_at": challenge.expires_at,
         },
     )
-    return RequestStatus.VERIFYING.value
+    return Gate(passed=False, status=RequestStatus.VERIFYING)

@@ -19,7 +19,8 @@ from typing import Any
 from sqlmodel import col, select
 
 from connectors.errors import ConnectorError
-from dsar.enums import RequestKind, StepStatus
+from dsar import lifecycle
+from dsar.enums import NoticeStatus, RequestKind, StepStatus
 from dsar.errors import NotFoundError
 from dsar.models import Notice, Request, Step
 from dsar.register import Register
@@ -120,7 +121,7 @@ async def notify_manual_step(step_id: str) -> str:
     with session_scope() as session:
         stored = session.get(Step, step_id)
         assert stored is not None  # noqa: S101
-        stored.status = StepStatus.PENDING
+        lifecycle.move_step(stored, StepStatus.PENDING)
         stored.external_ref = f"notice:{notice_id}"
         stored.result = {"notice": status}
         session.add(stored)
@@ -143,7 +144,7 @@ async def _notify_by_webhook(
             purpose="art19",
             channel="webhook",
         )
-        if notice.status == "sent":
+        if notice.status is NoticeStatus.SENT:
             return notice.id, notice.status
         notice_id = notice.id
     payload = art19_webhook_payload(
@@ -223,7 +224,7 @@ async def transmit_portability(request_id: str) -> str | None:
             purpose="portability",
             channel="webhook",
         )
-        if notice.status == "sent":
+        if notice.status is NoticeStatus.SENT:
             return notice.status
         notice_id, path = notice.id, export.path
     with zipfile.ZipFile(path) as package:

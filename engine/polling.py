@@ -12,6 +12,7 @@ import asyncio
 
 from connectors.base import Connector
 from connectors.errors import ProtocolError, TransientError
+from dsar import lifecycle
 from dsar.audit import append_event
 from dsar.enums import StepStatus
 from dsar.logging import get_logger
@@ -55,7 +56,7 @@ async def poll_pending_step(step_id: str, *, deadline: float) -> str:
             with session_scope() as session:
                 step = session.get(Step, step_id)
                 assert step is not None  # noqa: S101
-                step.status = StepStatus.DONE
+                lifecycle.move_step(step, StepStatus.DONE)
                 step.finished_at = utcnow()
                 step.result = {**step.result, "complete": True, "verified": True}
                 session.add(step)

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from dsar import lifecycle
 from dsar.audit import append_event
-from dsar.enums import RequestKind, RequestStatus, StepStatus
+from dsar.enums import ManualTaskStatus, RequestKind, RequestStatus, StepStatus
 from dsar.errors import DsarError, NotFoundError
 from dsar.models import ManualTask, Request, Step, utcnow
 from dsar.plan import MANUAL, steps_of
@@ -69,7 +69,7 @@ def _open_tasks(session: Session, request_id: str) -> int:
     return len(
         session.exec(
             select(ManualTask).where(
-                ManualTask.request_id == request_id, ManualTask.status == "open"
+                ManualTask.request_id == request_id, ManualTask.status == ManualTaskStatus.OPEN
             )
         ).all()
     )
@@ -88,9 +88,9 @@ def complete_task(task_id: str, *, note: str, actor: str) -> str:
             task = matches[0] if len(matches) == 1 and len(task_id) >= 6 else None
         if task is None:
             raise NotFoundError(f"no manual task with id {task_id!r}")
-        if task.status == "done":
+        if task.status is ManualTaskStatus.DONE:
             return task.request_id
-        task.status = "done"
+        task.status = ManualTaskStatus.DONE
         task.note = note.strip()
         task.completed_at = utcnow()
         session.add(task)
@@ -102,7 +102,7 @@ def complete_task(task_id: str, *, note: str, actor: str) -> str:
             )
         ).first()
         if step is not None:
-            step.status = StepStatus.DONE
+            lifecycle.move_step(step, StepStatus.DONE)
             step.finished_at = utcnow()
             session.add(step)
         append_event(
@@ -115,7 +115,7 @@ def complete_task(task_id: str, *, note: str, actor: str) -> str:
         return task.request_id
 
 
-def settle(request_id: str) -> str:
+def settle(request_id: str) -> RequestStatus:
     """Move the request on from ``in_progress`` according to its steps; returns the status.
 
     * any step failed → ``failed`` (staff look, then re-run);
@@ -140,7 +140,7 @@ def settle(request_id: str) -> str:
             lifecycle.transition(
                 session, request=request, target=RequestStatus.AWAITING_MANUAL, actor=ACTOR
             )
-        return request.status.value
+        return request.status
 
 
 def kind_of(request_id: str) -> RequestKind:

@@ -69,7 +69,7 @@ def start_and_plan(request_id: str) -> list[str]:
         steps = store_plan(session, request=request, plan=plan)
         for step in steps:
             if step.status is StepStatus.FAILED:  # a re-run retries what failed before
-                step.status = StepStatus.PLANNED
+                lifecycle.move_step(step, StepStatus.PLANNED)
                 session.add(step)
         if steps and not any(e.action == "plan_stored" for e in _events(session, request_id)):
             append_event(
@@ -119,12 +119,12 @@ def _begin(step_id: str) -> tuple[Step, Request, bool] | None:
         if step.status in (StepStatus.DONE, StepStatus.SKIPPED, StepStatus.PENDING):
             return None
         if request.status in lifecycle.FINAL and step.action != "lift_restriction":
-            step.status = StepStatus.SKIPPED
+            lifecycle.move_step(step, StepStatus.SKIPPED)
             step.error = f"request is {request.status.value}"
             session.add(step)
             return None
         interrupted = step.status is StepStatus.RUNNING
-        step.status = StepStatus.RUNNING
+        lifecycle.move_step(step, StepStatus.RUNNING)
         step.attempts += 1
         step.started_at = utcnow()
         session.add(step)
@@ -136,7 +136,7 @@ def _finish(step_id: str, outcome: Outcome | None, *, result: dict[str, Any]) ->
         step = session.get(Step, step_id)
         assert step is not None  # noqa: S101 - read in _begin
         pending = outcome is not None and not outcome.complete
-        step.status = StepStatus.PENDING if pending else StepStatus.DONE
+        lifecycle.move_step(step, StepStatus.PENDING if pending else StepStatus.DONE)
         step.external_ref = outcome.job_ref if outcome is not None else step.external_ref
         step.result = result
         step.error = None
@@ -163,7 +163,7 @@ def record_failure(step_id: str, error: BaseException) -> None:
         step = session.get(Step, step_id)
         if step is None:
             return
-        step.status = StepStatus.FAILED
+        lifecycle.move_step(step, StepStatus.FAILED)
         step.error = message[:2000]
         step.finished_at = utcnow()
         session.add(step)

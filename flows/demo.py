@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import select
 
-from dsar.enums import Channel, RequestKind
+from dsar.enums import Channel, ManualTaskStatus, RequestKind
 from dsar.models import ManualTask, RequestCreate, utcnow
 from dsar.register import register_for
 from dsar.service import KIND_ARTICLES, submit_request
@@ -270,7 +270,7 @@ def _staff_story(controller: str, console: Console) -> list[dict[str, Any]]:
         with session_scope() as session:
             tasks = session.exec(
                 select(ManualTask).where(
-                    ManualTask.request_id == request_id, ManualTask.status == "open"
+                    ManualTask.request_id == request_id, ManualTask.status == ManualTaskStatus.OPEN
                 )
             ).all()
         for task in tasks:

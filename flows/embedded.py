@@ -39,7 +39,7 @@ async def prefect_clients() -> AsyncIterator[None]:
             yield
 
 
-async def run_request(request_id: str) -> str:
+async def run_request(request_id: str) -> RequestStatus:
     """``process_request`` in this process, as ``dsar run``, ``dsar serve`` and ``dsar demo``
     start it: redacting handlers on Prefect's loggers, the run tagged with the controller and
     the kind, one set of API clients."""
@@ -52,10 +52,12 @@ async def run_request(request_id: str) -> str:
     redact_handlers(*PREFECT_LOGGERS)
     async with prefect_clients():
         with tags(request.controller, request.kind.value):
-            return str(await process_request(request_id))
+            return RequestStatus(await process_request(request_id))
 
 
-async def run_requests(request_ids: Sequence[str], *, concurrency: int = 1) -> dict[str, str]:
+async def run_requests(
+    request_ids: Sequence[str], *, concurrency: int = 1
+) -> dict[str, RequestStatus]:
     """``process_requests``: many requests in one flow run, each request's outcome by id."""
     from dsar.logging import redact_handlers
     from flows.process import process_requests
@@ -91,10 +93,10 @@ def _progress(console: Console, unit: str) -> Progress:
 
 def run_batch_with_progress(
     request_ids: Sequence[str], *, concurrency: int, console: Console | None
-) -> dict[str, str]:
+) -> dict[str, RequestStatus]:
     """Run ``process_requests`` to its end; with a console, count the requests as they settle."""
 
-    async def go() -> dict[str, str]:
+    async def go() -> dict[str, RequestStatus]:
         run = asyncio.ensure_future(run_requests(request_ids, concurrency=concurrency))
         if console is None:
             return await run
@@ -109,13 +111,13 @@ def run_batch_with_progress(
     return asyncio.run(go())
 
 
-def run_with_progress(request_id: str, *, console: Console | None) -> str:
+def run_with_progress(request_id: str, *, console: Console | None) -> RequestStatus:
     """Run ``process_request`` to its end; with a console, show the steps as they finish."""
 
-    async def go() -> str:
+    async def go() -> RequestStatus:
         run = asyncio.ensure_future(run_request(request_id))
         if console is None:
-            return str(await run)
+            return RequestStatus(await run)
         with _progress(console, "steps") as progress:
             bar = progress.add_task(f"request {request_id[:8]}", total=None)
             while not run.done():
@@ -125,14 +127,14 @@ def run_with_progress(request_id: str, *, console: Console | None) -> str:
                 await asyncio.wait({run}, timeout=0.3)
             rows = step_rows(request_id)
             progress.update(bar, total=len(rows) or 1, completed=len(rows) or 1)
-        return str(run.result())
+        return RequestStatus(run.result())
 
     return asyncio.run(go())
 
 
-def complete_task(task_id: str, *, note: str) -> tuple[str, str]:
+def complete_task(task_id: str, *, note: str) -> tuple[str, RequestStatus]:
     """Record a manual task's evidence; the last open task of a request closes it."""
     request_id = record_task_done(task_id, note=note, actor="staff:cli")
     if open_manual_tasks(request_id):
-        return request_id, load(request_id).request.status.value
+        return request_id, load(request_id).request.status
     return request_id, finalize(request_id)

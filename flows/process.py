@@ -5,6 +5,17 @@ plan, then fans the connector steps out concurrently
 across recipients (one task per step, retried on transient errors), waits a bounded time for
 the processors' asynchronous jobs, notifies recipients without an API (Art. 19) and answers the
 subject. Parameters are ids only: Prefect stores and shows parameters, identities never go there.
+
+Retries, one layer per failure class:
+
+* a processor's transient HTTP errors (timeouts, 429, 5xx) are retried by the connectors' HTTP
+  layer (:mod:`connectors.http`: bounded, honouring ``Retry-After``); a ``connector-step``
+  task is not retried again — what is still transient after that is recorded as a failed
+  step, and the deadline monitor re-runs the request;
+* an Art. 19 notice by mail has no retry below it, so ``notify-recipient`` retries the SMTP
+  delivery itself.
+
+Flows report what a request is: a :class:`~dsar.enums.RequestStatus`.
 """
 
 from __future__ import annotations
@@ -14,12 +25,15 @@ from collections import Counter
 
 from prefect import flow, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
-from prefect.runtime import flow_run, task_run
+from prefect.runtime import flow_run
 
 from connectors.errors import TransientError
-from dsar.enums import RequestKind
+from dsar import lifecycle
+from dsar.enums import RequestKind, RequestStatus, StepStatus
 from dsar.logging import get_logger
+from dsar.models import Request
 from dsar.settings import get_settings
+from dsar.store import session_scope
 from engine import (
     close_connectors,
     complete_task,
@@ -42,9 +56,6 @@ from engine import (
 
 log = get_logger("dsar.flows.process")
 
-#: Task-level retries for transient processor errors, on top of the HTTP layer's own.
-STEP_RETRIES = 2
-
 
 def _run_name() -> str:
     request_id = str(flow_run.parameters.get("request_id", ""))
@@ -55,21 +66,30 @@ def _run_name() -> str:
     return f"{kind}-{request_id[:8]}"
 
 
-@task(
-    name="connector-step",
-    retries=STEP_RETRIES,
-    retry_delay_seconds=[1, 4],
-    task_run_name="{recipient}-{action}",
-)
+def _mark_failed(request_id: str, error: Exception) -> RequestStatus:
+    """Record that carrying out the request broke (the reason names the error's type only: its
+    text may carry personal data) and return the status the request is now in."""
+    reason = f"processing broke: {type(error).__name__}"
+    with session_scope() as session:
+        request = session.get(Request, request_id)
+        if request is None:
+            return RequestStatus.FAILED  # nothing stored to mark: it cannot have been carried out
+        if RequestStatus.FAILED in lifecycle.TRANSITIONS[request.status]:
+            lifecycle.transition(
+                session, request=request, target=RequestStatus.FAILED, actor="flow", reason=reason
+            )
+        return request.status
+
+
+@task(name="connector-step", task_run_name="{recipient}-{action}")
 async def connector_step(step_id: str, recipient: str, action: str) -> str:
-    """Run one recipient's step; a transient error is retried, then recorded as failed."""
+    """Run one recipient's step; an error still transient after the HTTP layer's retries is
+    recorded as a failed step (the request is re-run later), not retried here again."""
     try:
         return await run_connector_step(step_id)
     except TransientError as exc:
-        if task_run.run_count > STEP_RETRIES:
-            record_failure(step_id, exc)
-            return "failed"
-        raise
+        record_failure(step_id, exc)
+        return StepStatus.FAILED.value
 
 
 @task(name="await-processor-job", task_run_name="poll-{recipient}")
@@ -81,7 +101,9 @@ async def await_job(step_id: str, recipient: str, wait_seconds: float) -> str:
 
 @task(name="notify-recipient", task_run_name="art19-{recipient}", retries=2, retry_delay_seconds=2)
 async def notify_recipient(step_id: str, recipient: str) -> str:
-    """Send one Art. 19 notice to a recipient without an API; staff get a manual task."""
+    """Send one Art. 19 notice to a recipient without an API; staff get a manual task.
+
+    Retried here: mail delivery has no retry layer below this task."""
     return await notify_manual_step(step_id)
 
 
@@ -92,7 +114,7 @@ async def transmit(request_id: str) -> str | None:
 
 
 @task(name="answer-subject")
-def answer_subject(request_id: str) -> str:
+def answer_subject(request_id: str) -> RequestStatus:
     """Build the package where the kind needs one, send the answer, close the request."""
     return finalize(request_id)
 
@@ -104,7 +126,7 @@ async def _run_group(group: list[tuple[str, str, str]]) -> list[str]:
     return results
 
 
-async def _execute(request_id: str) -> str:
+async def _execute(request_id: str) -> RequestStatus:
     """Fan the connector steps out, wait for the processors' jobs, notify, answer."""
     await asyncio.gather(*(_run_group(g) for g in connector_groups(request_id)))
     wait = get_settings().async_wait_seconds
@@ -115,12 +137,12 @@ async def _execute(request_id: str) -> str:
         *(notify_recipient(sid, recipient) for sid, recipient in manual_steps(request_id))
     )
     status = answer_subject(request_id)
-    if kind_of(request_id) is RequestKind.PORTABILITY and status == "completed":
+    if kind_of(request_id) is RequestKind.PORTABILITY and status is RequestStatus.COMPLETED:
         await transmit(request_id)
     return status
 
 
-async def _publish(request_id: str, status: str) -> None:
+async def _publish(request_id: str, status: RequestStatus) -> None:
     """The steps table and the outcome, as two artifacts created side by side."""
     await asyncio.gather(
         acreate_table_artifact(
@@ -136,12 +158,12 @@ async def _publish(request_id: str, status: str) -> None:
     )
 
 
-async def _carry_out(request_id: str, *, publish: bool) -> str:
+async def _carry_out(request_id: str, *, publish: bool) -> RequestStatus:
     """Identity gate, plan, steps, answer: one request, inside whichever flow run calls it;
     with ``publish``, its steps and outcome become artifacts of that run."""
     gate = await identity_gate(request_id)
-    if gate != "verified":
-        return gate
+    if not gate.passed:
+        return gate.status
     start_and_plan(request_id)
     status = await _execute(request_id)
     if publish:
@@ -150,7 +172,7 @@ async def _carry_out(request_id: str, *, publish: bool) -> str:
 
 
 @flow(name="process-request", flow_run_name=_run_name, persist_result=False)
-async def process_request(request_id: str) -> str:
+async def process_request(request_id: str) -> RequestStatus:
     """Carry out one request end to end; safe to re-run, it resumes where it stopped.
 
     One flow run per request, whatever its kind (the run is named ``<kind>-<id>``): the kinds
@@ -164,26 +186,28 @@ async def process_request(request_id: str) -> str:
 
 
 @flow(name="process-requests", persist_result=False)
-async def process_requests(request_ids: list[str], concurrency: int = 1) -> dict[str, str]:
+async def process_requests(
+    request_ids: list[str], concurrency: int = 1
+) -> dict[str, RequestStatus]:
     """Carry out many requests in one flow run (a backlog, a nightly batch).
 
     Each request's steps are tasks as in ``process-request``, but the flow run, the API
     clients and the processors' connections are paid once for the batch, and one table
-    artifact lists the outcomes. A request that breaks is recorded as ``crashed`` and left in
-    progress for the deadline monitor's re-run; the others go on.
+    artifact lists the outcomes. A request that breaks is marked ``failed`` with the reason
+    (the deadline monitor re-runs failed requests) and reported so; the others go on.
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     request_ids = list(dict.fromkeys(request_ids))  # a request named twice runs once
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(request_id: str) -> str:
+    async def one(request_id: str) -> RequestStatus:
         async with gate:
             try:
                 return await _carry_out(request_id, publish=False)
             except Exception as exc:
-                log.exception("request_crashed", request=request_id, error=type(exc).__name__)
-                return "crashed"
+                log.exception("request_broke", request=request_id, error=type(exc).__name__)
+                return _mark_failed(request_id, exc)
 
     try:
         outcomes = await asyncio.gather(*(one(request_id) for request_id in request_ids))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import typer
@@ -15,6 +16,7 @@ from dsar.cli.output import (
     print_json,
 )
 from dsar.cli.requests import request_payload
+from dsar.enums import RequestStatus
 
 
 def run_request(
@@ -58,11 +60,11 @@ def run_request(
         _print_steps(payloads[0])
     else:
         _print_outcomes(payloads, outcomes)
-    if any(status in ("failed", "crashed") for status in outcomes.values()):
+    if any(status == RequestStatus.FAILED for status in outcomes.values()):
         raise typer.Exit(1)
 
 
-def _print_outcomes(payloads: list[dict[str, Any]], outcomes: dict[str, str]) -> None:
+def _print_outcomes(payloads: list[dict[str, Any]], outcomes: Mapping[str, RequestStatus]) -> None:
     table = Table(title=f"{len(payloads)} requests")
     for column in ("request", "kind", "status", "steps"):
         table.add_column(column)

@@ -14,6 +14,7 @@ from dsar.cli.output import (
     out,
     print_json,
 )
+from dsar.enums import ManualTaskStatus
 
 tasks_app = typer.Typer(help="Manual tasks for recipients without an API.", no_args_is_help=True)
 
@@ -31,7 +32,7 @@ def tasks_list(
     with domain_errors(), db_session() as session:
         query = select(ManualTask).order_by(col(ManualTask.due_date), col(ManualTask.created_at))
         if not all_tasks:
-            query = query.where(ManualTask.status == "open")
+            query = query.where(ManualTask.status == ManualTaskStatus.OPEN)
         rows = [
             {
                 "id": t.id,

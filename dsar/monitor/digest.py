@@ -26,6 +26,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session, col, select, update
 
 from dsar.audit import append_event
+from dsar.enums import NoticeStatus
 from dsar.errors import InputError
 from dsar.logging import get_logger
 from dsar.models import Notice, Request, new_id, utcnow
@@ -201,11 +202,18 @@ def _digest(
         )
         mailer.send(message)
     except (smtplib.SMTPException, OSError, ValueError) as exc:  # ValueError: unusable address
-        _settle(session, news, controller, message_id, status="failed", error=describe_error(exc))
+        _settle(
+            session,
+            news,
+            controller,
+            message_id,
+            status=NoticeStatus.FAILED,
+            error=describe_error(exc),
+        )
         session.commit()
         log.warning("digest_failed", controller=controller, notices=total)
         return Counter(digests_failed=1)
-    _settle(session, news, controller, message_id, status="sent", error=None)
+    _settle(session, news, controller, message_id, status=NoticeStatus.SENT, error=None)
     append_event(
         session,
         action="staff_digest_sent",
@@ -270,10 +278,10 @@ def _claim(session: Session, rule: Rule, *, controller: str, message_id: str) ->
         .where(
             col(Notice.recipient) == STAFF,
             col(Notice.purpose) == rule.purpose,
-            col(Notice.status) != "sent",
+            col(Notice.status) != NoticeStatus.SENT,
             col(Notice.request_id).in_(due),
         )
-        .values(message_id=message_id, status="pending", error=None, channel="email")
+        .values(message_id=message_id, status=NoticeStatus.PENDING, error=None, channel="email")
         .execution_options(synchronize_session=False)
     ).rowcount
     missing = core_select(
@@ -282,7 +290,7 @@ def _claim(session: Session, rule: Rule, *, controller: str, message_id: str) ->
         literal(STAFF),
         literal(rule.purpose),
         literal("email"),
-        literal("pending"),
+        literal(NoticeStatus.PENDING.value),
         literal(message_id),
     ).where(
         _due(rule, controller),
@@ -306,10 +314,10 @@ def _settle(
     controller: str,
     message_id: str,
     *,
-    status: str,
+    status: NoticeStatus,
     error: str | None,
 ) -> None:
-    sent_at = utcnow() if status == "sent" else None
+    sent_at = utcnow() if status is NoticeStatus.SENT else None
     for rule in staff_rules(rules):
         session.exec(
             update(Notice)

@@ -23,7 +23,7 @@ from sqlalchemy import ColumnElement, and_, case, exists, func, or_
 from sqlalchemy import select as core_select
 from sqlmodel import col
 
-from dsar.enums import Channel, RequestStatus, StepStatus
+from dsar.enums import Channel, NoticeStatus, RequestStatus, StepStatus
 from dsar.errors import InputError
 from dsar.lifecycle import OPEN
 from dsar.models import AuditEvent, Notice, Request, Step
@@ -154,7 +154,7 @@ def _sent(recipient: str, purpose: str) -> ColumnElement[bool]:
         col(Notice.request_id) == col(Request.id),
         col(Notice.recipient) == recipient,
         col(Notice.purpose) == purpose,
-        col(Notice.status) == "sent",
+        col(Notice.status) == NoticeStatus.SENT,
     )
 
 

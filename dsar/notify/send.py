@@ -26,6 +26,7 @@ import smtplib
 from sqlmodel import Session, select
 
 from dsar.audit import append_event
+from dsar.enums import NoticeStatus
 from dsar.logging import get_logger, redact_text
 from dsar.models import Notice, utcnow
 from dsar.notify.templates import (
@@ -56,14 +57,14 @@ def claim_notice(
             Notice.purpose == purpose,
         )
     ).first()
-    if notice is not None and notice.status == "sent":
+    if notice is not None and notice.status is NoticeStatus.SENT:
         return notice
     if notice is None:
         notice = Notice(
             request_id=request_id, recipient=recipient, purpose=purpose, channel=channel
         )
     notice.channel = channel
-    notice.status = "pending"
+    notice.status = NoticeStatus.PENDING
     notice.error = None
     session.add(notice)
     session.flush()
@@ -74,7 +75,7 @@ def mark_sent(
     session: Session, *, notice: Notice, message_id: str, actor: str = "notify"
 ) -> Notice:
     """Record delivery evidence and append ``notice_sent`` (recipient key and purpose only)."""
-    notice.status = "sent"
+    notice.status = NoticeStatus.SENT
     notice.message_id = message_id[:300]
     notice.sent_at = utcnow()
     notice.error = None
@@ -98,7 +99,7 @@ def mark_sent(
 
 def mark_failed(session: Session, *, notice: Notice, error: str) -> Notice:
     """Record a failed delivery; ``error`` is scrubbed of addresses before it is stored."""
-    notice.status = "failed"
+    notice.status = NoticeStatus.FAILED
     notice.error = redact_text(error)[:2000]
     session.add(notice)
     session.flush()
@@ -156,7 +157,7 @@ def send_notice(
     notice = claim_notice(
         session, request_id=request_id, recipient=recipient, purpose=purpose, channel=channel
     )
-    if notice.status == "sent":
+    if notice.status is NoticeStatus.SENT:
         return notice
     sender = sender or get_settings().mail_from
     domain = sender.rpartition("@")[2] or "dsar.invalid"

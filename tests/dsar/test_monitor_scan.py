@@ -17,7 +17,7 @@ from sqlalchemy import select as core_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from dsar.enums import Channel, Regime, RequestKind, RequestStatus, StepStatus
+from dsar.enums import Channel, NoticeStatus, Regime, RequestKind, RequestStatus, StepStatus
 from dsar.models import Notice, Request, Step, new_id
 from dsar.monitor import (
     DATES,
@@ -111,7 +111,7 @@ def populate(session: Session, seed: int, count: int = 300) -> None:
                     recipient=recipient,
                     purpose=purpose,
                     channel="email",
-                    status=rng.choice(["sent", "sent", "pending", "failed"]),
+                    status=NoticeStatus(rng.choice(["sent", "sent", "pending", "failed"])),
                 )
             )
         if rng.random() < 0.3:

@@ -77,10 +77,6 @@ FAST_RETRY = RetryPolicy(
 POLL_SECONDS = 2.0
 #: Re-queue rounds after which a request still not finished fails the test.
 MAX_ROUNDS = 8
-#: Task-level retries of a transient error, as ``flows.process.STEP_RETRIES`` (not imported:
-#: the crash worker runs without Prefect).
-STEP_RETRIES = 2
-
 #: The kinds a batch cycles through; every subject gets exactly one request.
 BATCH_KINDS = (
     RequestKind.ERASURE,
@@ -251,14 +247,13 @@ def submit_all(batch: Iterable[Planned], *, controller: str = "lunexxa") -> list
 
 
 async def run_step(step_id: str) -> str:
-    """One connector step with the task layer's retries of transient errors."""
-    for attempt in range(STEP_RETRIES + 1):
-        try:
-            return await run_connector_step(step_id)
-        except TransientError as exc:
-            if attempt == STEP_RETRIES:
-                record_failure(step_id, exc)
-    return "failed"
+    """One connector step as the ``connector-step`` task runs it: transient errors are retried
+    by the HTTP layer only; what is still transient after that fails the step."""
+    try:
+        return await run_connector_step(step_id)
+    except TransientError as exc:
+        record_failure(step_id, exc)
+        return "failed"
 
 
 async def _run_group(group: list[tuple[str, str, str]]) -> None:
@@ -269,8 +264,8 @@ async def _run_group(group: list[tuple[str, str, str]]) -> None:
 async def process(request_id: str, *, poll_seconds: float = POLL_SECONDS) -> str:
     """Carry out one request as ``process_request`` does; returns its status afterwards."""
     gate = await identity_gate(request_id)
-    if gate != "verified":
-        return gate
+    if not gate.passed:
+        return gate.status
     start_and_plan(request_id)
     await asyncio.gather(*(_run_group(g) for g in connector_groups(request_id)))
     deadline = asyncio.get_running_loop().time() + poll_seconds

@@ -34,7 +34,7 @@ def _processor_calls(sandbox: Any) -> int:
     return sum(e.calls.total_requests for e in (box.shopify, box.klaviyo, box.mailchimp))
 
 
-def _batch(request_ids: list[str], concurrency: int = 1) -> dict[str, str]:
+def _batch(request_ids: list[str], concurrency: int = 1) -> dict[str, RequestStatus]:
     from flows.embedded import run_requests
 
     return asyncio.run(run_requests(request_ids, concurrency=concurrency))
@@ -58,15 +58,35 @@ def test_a_batch_carries_out_every_request_and_answers_each_subject(
     assert len([m for m in engine_env.messages if MARIA_EMAIL in str(m["To"])]) == 1
 
 
-def test_a_request_that_breaks_does_not_stop_the_rest_of_the_batch(
-    engine_env: Inbox, sandbox: Any
+def test_a_request_that_breaks_is_reported_failed_with_its_reason_and_the_rest_go_on(
+    engine_env: Inbox, sandbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One request that cannot run is reported as crashed; the others are carried out."""
+    """A request that breaks mid-run is marked ``failed`` with the reason (the monitor re-runs
+    failed requests) and reported as such; an unknown id is ``failed`` too; the others run."""
+    from engine import connector_groups as real_groups
+
+    broken = submit(RequestKind.ERASURE, JONAS_EMAIL)
     access = submit(RequestKind.ACCESS, MARIA_EMAIL)
     missing = "0" * 32
-    outcomes = _batch([missing, access])
-    assert outcomes == {missing: "crashed", access: "completed"}
-    assert _status(access) is RequestStatus.COMPLETED
+
+    def groups(request_id: str) -> Any:
+        if request_id == broken:
+            raise RuntimeError("the database went away")
+        return real_groups(request_id)
+
+    monkeypatch.setattr("flows.process.connector_groups", groups)
+    outcomes = _batch([missing, broken, access])
+    assert outcomes == {
+        missing: RequestStatus.FAILED,
+        broken: RequestStatus.FAILED,
+        access: RequestStatus.COMPLETED,
+    }
+    assert all(isinstance(status, RequestStatus) for status in outcomes.values())
+    with session_scope() as session:
+        stored = session.get(Request, broken)
+        assert stored is not None
+        assert stored.status is RequestStatus.FAILED
+        assert stored.status_reason == "processing broke: RuntimeError"
 
 
 def test_a_batch_that_is_run_again_changes_nothing(engine_env: Inbox, sandbox: Any) -> None:
