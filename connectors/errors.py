@@ -21,20 +21,16 @@ data must not go (Art. 5(1)(c) and (f) GDPR). Request URLs are never part of a m
 
 from __future__ import annotations
 
-import re
+from dsar.logging import redact_text
 
 #: Longest processor message kept; error bodies can be whole HTML pages.
 MAX_DETAIL = 300
 
-_EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+(?:@|%40)[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
-# Seven or more digits, optionally grouped by spaces, dots, dashes, slashes or parentheses,
-# optionally behind a "+": long enough to skip HTTP statuses, counts and years.
-_PHONE = re.compile(r"(?<![\w.])\+?\(?\d(?:[\s./()-]{0,2}\d){6,}(?![\w])")
-
 
 def scrub(text: str) -> str:
-    """Replace e-mail-like and phone-like substrings with placeholders and cap the length."""
-    cleaned = _PHONE.sub("[phone]", _EMAIL.sub("[email]", text))
+    """Mask personal data with the logs' own redaction (one scrubber for the whole engine)
+    and cap the length."""
+    cleaned = redact_text(text)
     cleaned = " ".join(cleaned.split())
     if len(cleaned) > MAX_DETAIL:
         cleaned = cleaned[: MAX_DETAIL - 1] + "…"

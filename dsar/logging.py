@@ -78,15 +78,16 @@ DENY_KEYS: frozenset[str] = frozenset(
 # Keys structlog itself owns: never redacted by key (their *content* is still scanned).
 _STRUCTURAL_KEYS = frozenset({"event", "level", "timestamp", "logger", "exception", "exc_info"})
 
-_EMAIL = re.compile(
-    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+", re.IGNORECASE
-)
+# Letters of any script: an address's local part and domain may be internationalised.
+_EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+(?:@|%40)[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
 # IBAN: two letters, two check digits, 11-30 alphanumerics, optionally grouped by spaces.
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,30}\b")
 # Card-like: 13-19 digits, optionally grouped by spaces or dashes.
 _CARD = re.compile(r"\b\d(?:[ -]?\d){12,18}\b")
-# Phone: an optional +, then 7-15 digits with common separators; at least 7 digits in all.
-_PHONE = re.compile(r"(?<![\w.])\+?\(?\d[\d ()./-]{5,18}\d(?![\w.])")
+# Phone: an optional +, then digits grouped by up to two separators (spaces, dots, dashes,
+# slashes, parentheses); at least seven digits in all (see _mask_phone). A trailing full stop
+# ends the number, it does not hide it.
+_PHONE = re.compile(r"(?<![\w.])\+?\(?\d(?:[\s./()-]{0,2}\d){6,}(?![\w])")
 _DIGIT = re.compile(r"\d")
 # Dates and times look like phone numbers to the pattern above; leave them be.
 _DATE_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+)?$|^\d{1,2}[./]\d{1,2}[./]\d{2,4}$")

@@ -136,7 +136,7 @@ class TestErrors:
     def test_message_names_processor_and_status(self) -> None:
         """str(error) is '<processor>: HTTP <status>: <detail>', scrubbed."""
         error = ValidationFailed(f"{EMAIL} invalid", processor="shopify", status=422)
-        assert str(error) == "shopify: HTTP 422: [email] invalid"
+        assert str(error) == "shopify: HTTP 422: [redacted] invalid"
 
 
 class TestRegistry:

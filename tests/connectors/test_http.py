@@ -193,7 +193,7 @@ class TestMapTransportError:
         error = map_transport_error(
             httpx.ConnectError(f"failed for {BASE}/?email={EMAIL}"), processor="p"
         )
-        assert "email" not in str(error).lower().replace("[email]", "")
+        assert "email" not in str(error).lower().replace("[redacted]", "")
         assert BASE not in str(error)
 
 

@@ -81,3 +81,20 @@ def test_percent_encoded_addresses_in_urls_are_masked() -> None:
     """Request URLs carry e-mails as %40; they are masked like any other address."""
     url = "GET /admin/api/2025-07/customers/search.json?query=email:maria.muster%40example.com"
     assert "muster" not in redact_text(url)
+
+
+@pytest.mark.parametrize(
+    ("text", "leak"),
+    [
+        ("from jürgen.müller@beispiel.de today", "jürgen"),
+        ("call 0664 1234567.", "1234567"),
+        ("fax +43 (0) 1 234 56 78 90 12 34", "90 12 34"),
+    ],
+    ids=["internationalised address", "number before a full stop", "long grouped number"],
+)
+def test_the_one_scrubber_masks_what_either_of_the_old_two_caught(text: str, leak: str) -> None:
+    """Logs and connector error messages share one scrubber; it keeps the stronger patterns."""
+    from connectors.errors import scrub
+
+    assert leak not in redact_text(text)
+    assert leak not in scrub(text)
