@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dsar.cli.root import app
+from dsar.cli import app
 from tests.conftest import LUMA_FLUX, LUNEXXA
 
 runner = CliRunner()

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 from typer.testing import CliRunner
 
-from dsar.cli.db import db_app
+from dsar.cli import db_app
 from dsar.errors import DsarError, InputError, NotFoundError
 from dsar.models import Step
 from dsar.settings import get_settings

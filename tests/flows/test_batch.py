@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from dsar.cli.root import app
+from dsar.cli import app
 from dsar.enums import RequestKind, RequestStatus, StepStatus
 from dsar.models import Request, Step
 from dsar.store import session_scope

@@ -138,7 +138,7 @@ def test_dsar_monitor_command_prints_the_pass_as_json(prefect_api: None) -> None
 
     from typer.testing import CliRunner
 
-    from dsar.cli.root import app
+    from dsar.cli import app
 
     runner = CliRunner()
     result = runner.invoke(app, ["monitor", "--json", "--today", "2026-04-01"])
