@@ -53,6 +53,7 @@ async def identity_gate(request_id: str) -> Gate:
     held" and closed.
     """
     from dsar import identity
+    from dsar.contact import contact_on_file, is_authenticated_channel
 
     loaded = load(request_id)
     request = loaded.request
@@ -66,7 +67,7 @@ async def identity_gate(request_id: str) -> Gate:
             RequestStatus.FAILED,
         )
         or request.verified_at is not None
-        or identity.is_authenticated_channel(request)
+        or is_authenticated_channel(request)
     ):
         return Gate(passed=True, status=request.status)
     if request.status is RequestStatus.VERIFYING:
@@ -75,7 +76,7 @@ async def identity_gate(request_id: str) -> Gate:
     if not await _located_anywhere(request, loaded.register):
         answer_no_data(request_id)
         return Gate(passed=False, status=RequestStatus.COMPLETED)
-    contact = identity.contact_on_file(request.email, [request.email])
+    contact = contact_on_file(request.email, [request.email])
     assert contact is not None  # noqa: S101 - located above under this very address
     with session_scope() as session:
         stored = session.get(Request, request_id)

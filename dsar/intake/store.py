@@ -39,9 +39,8 @@ from dsar.intake.classifier import classify
 from dsar.intake.forms import problems, validate_form
 from dsar.intake.guard import IntakeRejection
 from dsar.models import AuditEvent, Request, RequestCreate
-from dsar.register import Register, discover_registers, load_register, register_for, registers_dir
+from dsar.register import Register, explicit_register, register_for, served_controllers
 from dsar.service import submit_request
-from dsar.settings import get_settings
 from dsar.store import engine_from_settings, session_scope
 
 ACTOR_CONTACT_FORM = "intake:contact-form"
@@ -81,26 +80,12 @@ class Receipt:
 # --------------------------------------------------------------------------------------------
 
 
-def served_controllers() -> dict[str, str]:
-    """The registers this service serves: controller key → the controller's name."""
-    settings = get_settings()
-    served: dict[str, str] = {}
-    if settings.register_path is not None:
-        explicit = load_register(settings.register_path)
-        served[explicit.controller.key] = explicit.controller.name
-    directory = registers_dir()
-    if directory.is_dir():
-        for key in discover_registers(directory):
-            served.setdefault(key, register_for(key).controller.name)
-    return served
-
-
 def resolve_register(controller: str | None) -> Register:
     """The register named by ``controller``, or the only one served; 422 otherwise."""
     if controller is None:
-        settings = get_settings()
-        if settings.register_path is not None:
-            return load_register(settings.register_path)
+        explicit = explicit_register()
+        if explicit is not None:
+            return explicit
         served = served_controllers()
         if len(served) != 1:
             raise IntakeRejection(

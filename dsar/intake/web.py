@@ -36,7 +36,8 @@ from dsar.intake.guard import (
     require_media_type,
 )
 from dsar.intake.state import LIMITED, IntakeState, html, state_of
-from dsar.intake.store import ACTOR_PAGE, once, served_controllers, submit_contact, write_session
+from dsar.intake.store import ACTOR_PAGE, once, submit_contact, write_session
+from dsar.register import served_controllers
 
 #: Longer tokens are not ours; they are answered without a database look-up.
 _MAX_TOKEN = 200

@@ -18,18 +18,19 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, exists, insert, literal
-from sqlalchemy import select as core_select
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
-from sqlmodel import Session, col, select, update
+from sqlalchemy import and_
+from sqlmodel import Session, col, select
 
 from dsar.audit import append_event
 from dsar.enums import NoticeStatus
 from dsar.errors import InputError
 from dsar.logging import get_logger
 from dsar.models import Notice, Request, new_id, utcnow
+from dsar.monitor.claims import (
+    claim_notices,
+    due_ids,
+    settle_notices,
+)
 from dsar.monitor.report import MonitorReport
 from dsar.monitor.rules import (
     ACTOR,
@@ -174,7 +175,7 @@ def _digest(
     message_id = f"<digest.{new_id()}@{sender.rpartition('@')[2] or 'dsar.invalid'}>"
     news = [r for r in staff_rules(rules) if report.staff_new[controller, str(r.purpose)]]
     claimed = {
-        rule.purpose: _claim(session, rule, controller=controller, message_id=message_id)
+        rule.purpose: claim_notices(session, rule, controller=controller, message_id=message_id)
         for rule in news
     }
     total = sum(claimed.values())
@@ -202,7 +203,7 @@ def _digest(
         )
         mailer.send(message)
     except (smtplib.SMTPException, OSError, ValueError) as exc:  # ValueError: unusable address
-        _settle(
+        settle_notices(
             session,
             news,
             controller,
@@ -213,7 +214,7 @@ def _digest(
         session.commit()
         log.warning("digest_failed", controller=controller, notices=total)
         return Counter(digests_failed=1)
-    _settle(session, news, controller, message_id, status=NoticeStatus.SENT, error=None)
+    settle_notices(session, news, controller, message_id, status=NoticeStatus.SENT, error=None)
     append_event(
         session,
         action="staff_digest_sent",
@@ -227,109 +228,6 @@ def _digest(
     session.commit()
     log.info("digest_sent", controller=controller, notices=total)
     return Counter(digests_sent=1, staff_notices=total)
-
-
-def _due(rule: Rule, controller: str) -> ColumnElement[bool]:
-    """The controller's open requests ``rule`` applies to.
-
-    The controller is compared as an expression (``controller || ''``) so that the planner
-    walks the rule's due-date range and checks the controller on the way, instead of reading
-    every open request of the controller through its index.
-    """
-    return and_(
-        col(Request.status).in_(OPEN_STATUSES),
-        (col(Request.controller) + "") == controller,
-        rule.where,
-    )
-
-
-def _due_ids(rule: Rule, controller: str) -> Any:
-    return select(col(Request.id)).where(_due(rule, controller))
-
-
-class _RandomId(FunctionElement[str]):
-    """32 random hex characters drawn by the database, one per row of an ``INSERT … SELECT``."""
-
-    type = String()
-    inherit_cache = True
-
-
-@compiles(_RandomId, "sqlite")
-def _random_id_sqlite(element: _RandomId, compiler: SQLCompiler, **kw: Any) -> str:
-    return "lower(hex(randomblob(16)))"
-
-
-@compiles(_RandomId, "postgresql")
-def _random_id_postgresql(element: _RandomId, compiler: SQLCompiler, **kw: Any) -> str:
-    return "replace(gen_random_uuid()::text, '-', '')"
-
-
-def _claim(session: Session, rule: Rule, *, controller: str, message_id: str) -> int:
-    """Tie every due, not yet sent staff notice of ``rule`` to this digest; return how many.
-
-    Rows left ``pending``/``failed`` by an earlier digest are taken over (set-based ``UPDATE``);
-    missing rows are created by ``INSERT … SELECT`` with ids the database draws at random, so
-    no row passes through Python.
-    """
-    assert rule.purpose is not None  # noqa: S101 - staff rules carry a purpose
-    due = _due_ids(rule, controller)
-    taken = session.exec(
-        update(Notice)
-        .where(
-            col(Notice.recipient) == STAFF,
-            col(Notice.purpose) == rule.purpose,
-            col(Notice.status) != NoticeStatus.SENT,
-            col(Notice.request_id).in_(due),
-        )
-        .values(message_id=message_id, status=NoticeStatus.PENDING, error=None, channel="email")
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    missing = core_select(
-        _RandomId(),
-        col(Request.id),
-        literal(STAFF),
-        literal(rule.purpose),
-        literal("email"),
-        literal(NoticeStatus.PENDING.value),
-        literal(message_id),
-    ).where(
-        _due(rule, controller),
-        ~exists().where(
-            col(Notice.request_id) == col(Request.id),
-            col(Notice.recipient) == STAFF,
-            col(Notice.purpose) == rule.purpose,
-        ),
-    )
-    columns = ["id", "request_id", "recipient", "purpose", "channel", "status", "message_id"]
-    # SQLAlchemy keeps an INSERT's row count only when asked (PostgreSQL would report -1).
-    made = session.exec(
-        insert(Notice).from_select(columns, missing).execution_options(preserve_rowcount=True)
-    ).rowcount
-    return int(taken) + int(made)
-
-
-def _settle(
-    session: Session,
-    rules: Sequence[Rule],
-    controller: str,
-    message_id: str,
-    *,
-    status: NoticeStatus,
-    error: str | None,
-) -> None:
-    sent_at = utcnow() if status is NoticeStatus.SENT else None
-    for rule in staff_rules(rules):
-        session.exec(
-            update(Notice)
-            .where(
-                col(Notice.recipient) == STAFF,
-                col(Notice.purpose) == rule.purpose,
-                col(Notice.message_id) == message_id,
-                col(Notice.request_id).in_(_due_ids(rule, controller)),
-            )
-            .values(status=status, sent_at=sent_at, error=error)
-            .execution_options(synchronize_session=False)
-        )
 
 
 def _lines(
@@ -349,7 +247,7 @@ def _lines(
         )
         .where(
             col(Notice.message_id) == message_id,
-            col(Request.id).in_(_due_ids(rule, controller)),  # the rule's index range
+            col(Request.id).in_(due_ids(rule, controller)),  # the rule's index range
         )
         .order_by(col(Request.effective_due_date), col(Request.id))
         .limit(report.policy.digest_max_lines)

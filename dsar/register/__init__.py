@@ -3,18 +3,15 @@
 Other packages import these names from here; modules inside import each other directly.
 """
 
-from dsar.register.catalogue import register_for, registers_dir
-from dsar.register.model import (
-    EEA_COUNTRIES,
-    KNOWN_CONNECTORS,
-    Recipient,
-    Register,
-    RetentionException,
-    discover_registers,
-    load_register,
-    parse_duration,
-    parse_register,
+from dsar.register.catalogue import (
+    explicit_register,
+    register_for,
+    registers_dir,
+    served_controllers,
 )
+from dsar.register.model import Recipient, Register, RetentionException
+from dsar.register.parse import discover_registers, load_register, parse_register
+from dsar.register.values import EEA_COUNTRIES, KNOWN_CONNECTORS, parse_duration
 
 __all__ = [
     "EEA_COUNTRIES",
@@ -23,9 +20,11 @@ __all__ = [
     "Register",
     "RetentionException",
     "discover_registers",
+    "explicit_register",
     "load_register",
     "parse_duration",
     "parse_register",
     "register_for",
     "registers_dir",
+    "served_controllers",
 ]

@@ -12,7 +12,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from dsar.errors import InputError
-from dsar.register.model import Register, discover_registers, load_register
+from dsar.register.model import Register
+from dsar.register.parse import discover_registers, load_register
 from dsar.settings import get_settings
 
 #: Where the shipped registers live when ``DSAR_REGISTERS_DIR`` points nowhere else.

@@ -88,7 +88,7 @@ def alembic_config(connection: Connection | None = None) -> Config:
 def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Render decorated column types as their plain SQLAlchemy type.
 
-    SQLModel's ``AutoString`` is a ``String`` and :class:`~dsar.models.UTCDateTime` a naive UTC
+    SQLModel's ``AutoString`` is a ``String`` and :class:`~dsar.columns.UTCDateTime` a naive UTC
     ``DateTime`` (the conversion happens in Python, not in the database), so a migration needs
     neither sqlmodel nor :mod:`dsar.models` and keeps working however the models change.
     """

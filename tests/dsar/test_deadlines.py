@@ -18,15 +18,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dsar.calendars import add_working_days, default_timezone, is_working_day, next_working_day
 from dsar.deadlines import (
     ClockStop,
     Deadlines,
     add_months,
-    add_working_days,
     compute_deadlines,
-    default_timezone,
-    is_working_day,
-    next_working_day,
     parse_regime,
     receipt_date,
 )

@@ -10,6 +10,13 @@ import pytest
 from sqlmodel import Session, select
 
 from dsar.audit import events_for
+from dsar.contact import (
+    accept_authenticated_channel,
+    authenticated_channel_reason,
+    contact_on_file,
+    flag_delivery_override,
+    is_authenticated_channel,
+)
 from dsar.enums import Channel, RequestStatus
 from dsar.errors import IdentityError
 from dsar.identity import (
@@ -17,13 +24,8 @@ from dsar.identity import (
     BY_LINK,
     REASON_EXPIRED,
     REASON_TOO_MANY_CODES,
-    accept_authenticated_channel,
-    authenticated_channel_reason,
     check_token,
-    contact_on_file,
     expire_challenges,
-    flag_delivery_override,
-    is_authenticated_channel,
     issue_challenge,
     verification_url,
     verify_code,
