@@ -40,18 +40,6 @@ def build_deployments(*, timezone: str) -> list[Any]:
     ]
 
 
-def _start_prefect_api() -> None:
-    """Bring Prefect's API up once, here, before any thread needs it.
-
-    Without ``PREFECT_API_URL`` the first client starts a local API server; two threads
-    doing that at once (the deployment runner and a request the intake dispatches) race.
-    """
-    from prefect.client.orchestration import get_client
-
-    with get_client(sync_client=True) as client:
-        client.hello()
-
-
 def serve(*, host: str, port: int, timezone: str) -> None:
     """Run the intake service in a thread and serve the deployments until interrupted."""
     import uvicorn
@@ -61,8 +49,9 @@ def serve(*, host: str, port: int, timezone: str) -> None:
     from dsar.logging import redact_handlers
     from flows.dispatch import EmbeddedDispatcher
     from flows.embedded import PREFECT_LOGGERS
+    from flows.runtime import start_prefect_api
 
-    _start_prefect_api()
+    start_prefect_api()
     dispatcher = EmbeddedDispatcher()
     app = create_app(dispatcher=dispatcher)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))

@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import select
 
-from dsar.enums import Channel, ManualTaskStatus, RequestKind
+from dsar.enums import Channel, ManualTaskStatus, RequestKind, RequestStatus, StepStatus
 from dsar.models import ManualTask, RequestCreate, utcnow
 from dsar.register import register_for
 from dsar.service import KIND_ARTICLES, submit_request
@@ -52,6 +52,10 @@ STAFF_SCRIPT: tuple[tuple[RequestKind, str, dict[str, Any]], ...] = (
     (RequestKind.ERASURE, "maria.muster@example.com", {}),
 )
 DEMO_WEBHOOK_SECRET = "demo-contact-form-secret"  # noqa: S105 - the demo's own, local only
+
+
+#: Statuses a request passes through while a flow works on it.
+_MOVING = frozenset({RequestStatus.RECEIVED, RequestStatus.VERIFYING, RequestStatus.IN_PROGRESS})
 
 
 def run_demo(*, controller: str, console: Console) -> list[dict[str, Any]]:
@@ -141,11 +145,11 @@ def _intake() -> Iterator[str]:
 
     import uvicorn
 
-    from deployments.serve import _start_prefect_api
     from dsar.intake import create_app
     from flows.dispatch import EmbeddedDispatcher
+    from flows.runtime import start_prefect_api
 
-    _start_prefect_api()
+    start_prefect_api()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -230,7 +234,19 @@ def _contact_form_story(
         lambda: _mail_for(inbox, "/exports/"), seconds=180, what="the answer with the download link"
     )
     console.print("The answer with the download link has arrived.")
+    # The answer leaves before the flow records the request as completed (a crash in between
+    # resends nothing: the notice is recorded). Read the outcome once the run has settled it.
+    _wait(lambda: _settled(request_id), seconds=180, what="the request to be closed")
     return _outcome(request_id)
+
+
+def _settled(request_id: str) -> bool:
+    """Whether the request has left the statuses a running flow moves it through."""
+    from dsar.models import Request
+
+    with session_scope() as session:
+        request = session.get(Request, request_id)
+        return request is not None and request.status not in _MOVING
 
 
 def _mail_for(inbox: list[EmailMessage], marker: str) -> str | None:
@@ -308,6 +324,12 @@ def _outcome(request_id: str) -> dict[str, Any]:
             "notices": len(notices),
             "retained": sorted({s.recipient for s in steps if s.retention_ground}),
             "export_path": export.path if export else None,
+            "reason": request.status_reason,
+            "failed_steps": [
+                f"{s.recipient} {s.action}: {s.error or 'no error recorded'}"
+                for s in steps
+                if s.status is StepStatus.FAILED
+            ],
         }
 
 
@@ -329,6 +351,14 @@ def _print_outcomes(
             ", ".join(row["retained"]) or "—",
         )
     console.print(table)
+    for row in rows:
+        if row["status"] != RequestStatus.COMPLETED:
+            console.print(
+                f"[bold red]Not completed:[/] {row['kind']} request {row['id'][:8]} is "
+                f"{row['status']}: {row['reason'] or 'no reason recorded'}"
+            )
+            for failed in row["failed_steps"]:
+                console.print(f"  failed step: {failed}")
     settings = get_settings()
     for row in rows:
         if row["export_path"]:

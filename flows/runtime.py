@@ -26,3 +26,15 @@ def prepare_prefect_env(home: Path) -> None:
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
+
+
+def start_prefect_api() -> None:
+    """Bring Prefect's API up once, here, before any thread needs it.
+
+    Without ``PREFECT_API_URL`` the first client starts a local API server; two threads
+    doing that at once (the deployment runner and a request the intake dispatches) race.
+    """
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        client.hello()

@@ -31,3 +31,30 @@ def test_demo_completes_every_kind_and_reports_where_results_are(
     assert "Access package:" in text
     assert "E-mails sent:" in text
     assert list((dsar_home / "outbox").glob("*.eml"))
+
+
+def test_a_request_the_demo_could_not_complete_is_named_with_its_status_and_reason(
+    dsar_home: Path,
+) -> None:
+    """When a run ends short of ``completed``, the demo says which request, what it is and why,
+    down to the failed steps, instead of only exiting 1."""
+    from flows.demo import _print_outcomes
+
+    output = io.StringIO()
+    row = {
+        "id": "0123456789abcdef",
+        "kind": "erasure",
+        "channel": "staff",
+        "status": "failed",
+        "due": "2026-12-04",
+        "api_steps": 3,
+        "notices": 0,
+        "retained": [],
+        "export_path": None,
+        "reason": "steps failed: klaviyo erase",
+        "failed_steps": ["klaviyo erase: klaviyo: HTTP 503: unavailable"],
+    }
+    _print_outcomes(Console(file=output, width=200), [row], [])
+    text = output.getvalue()
+    assert "Not completed: erasure request 01234567 is failed: steps failed: klaviyo erase" in text
+    assert "failed step: klaviyo erase: klaviyo: HTTP 503: unavailable" in text
