@@ -35,7 +35,8 @@ from connectors.errors import (
     Unsupported,
     ValidationFailed,
 )
-from connectors.http import ProcessorClient, RetryPolicy, decode_json
+from connectors.http import ProcessorClient, RetryPolicy
+from connectors.responses import decode_json
 from connectors.ratelimit import LeakyBucket, RateLimiter
 
 NAME = "shopify"

@@ -27,6 +27,8 @@ from connectors.http import (
     ProcessorClient,
     RetryPolicy,
     build_client,
+)
+from connectors.responses import (
     classify_response,
     decode_json,
     map_transport_error,
