@@ -36,8 +36,8 @@ from connectors.errors import (
     ValidationFailed,
 )
 from connectors.http import ProcessorClient, RetryPolicy
-from connectors.responses import decode_json
 from connectors.ratelimit import LeakyBucket, RateLimiter
+from connectors.responses import decode_json
 
 NAME = "shopify"
 #: Tag that marks a restricted customer (Art. 18) for staff and shop apps.
