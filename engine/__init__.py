@@ -13,13 +13,21 @@ from engine.progress import (
     connector_groups,
     kind_of,
     manual_steps,
+    mark_broken,
     open_manual_tasks,
     pending_steps,
     step_rows,
 )
-from engine.steps import lift_restriction, record_failure, run_connector_step, start_and_plan
+from engine.steps import (
+    carry_out_step,
+    lift_restriction,
+    record_failure,
+    run_connector_step,
+    start_and_plan,
+)
 
 __all__ = [
+    "carry_out_step",
     "close_connectors",
     "complete_task",
     "connector_groups",
@@ -29,6 +37,7 @@ __all__ = [
     "lift_restriction",
     "load",
     "manual_steps",
+    "mark_broken",
     "notify_manual_step",
     "open_manual_tasks",
     "pending_steps",

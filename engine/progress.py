@@ -143,6 +143,25 @@ def settle(request_id: str) -> RequestStatus:
         return request.status
 
 
+def mark_broken(request_id: str, error: BaseException) -> RequestStatus:
+    """Record that carrying out the request broke and return the status it is now in.
+
+    ``failed`` with the reason where the lifecycle allows it (the monitor re-runs failed
+    requests); a request that broke before it started stays where it was (the monitor re-runs
+    unstarted ones). The reason names the error's type only: its text may carry personal data.
+    """
+    reason = f"processing broke: {type(error).__name__}"
+    with session_scope() as session:
+        request = session.get(Request, request_id)
+        if request is None:
+            return RequestStatus.FAILED  # nothing stored: it cannot have been carried out
+        if RequestStatus.FAILED in lifecycle.TRANSITIONS[request.status]:
+            lifecycle.transition(
+                session, request=request, target=RequestStatus.FAILED, actor=ACTOR, reason=reason
+            )
+        return request.status
+
+
 def kind_of(request_id: str) -> RequestKind:
     """The kind of a stored request."""
     return load(request_id).request.kind

@@ -208,6 +208,19 @@ async def run_connector_step(step_id: str) -> str:
     return _finish(step_id, outcome, result=result).status.value
 
 
+async def carry_out_step(step_id: str) -> str:
+    """Run one connector step as a flow does; returns its status.
+
+    Transient processor errors are retried by the HTTP layer below; one that is still
+    transient after those retries fails the step (recorded) — the request is re-run later.
+    """
+    try:
+        return await run_connector_step(step_id)
+    except TransientError as exc:
+        record_failure(step_id, exc)
+        return StepStatus.FAILED.value
+
+
 async def _already_gone(step: Step, request: Request) -> bool:
     """Whether the processor no longer holds the subject (reconciling an interrupted erase).
 

@@ -36,13 +36,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from dsar import identity, monitor
 from dsar.errors import InputError
 from dsar.models import utcnow
 from dsar.monitor import DueItem, MonitorPolicy, MonitorReport
-from dsar.notify import mailer_from_settings
-from dsar.store import session_scope
-from engine import close_connectors, pending_steps, step_rows
+from engine import close_connectors, monitoring
 from flows.process import answer_subject, await_job, process_request
 
 #: The key of the artifact each pass publishes (the latest one is what is due now).
@@ -58,42 +55,31 @@ def _run_name() -> str:
 @task(name="expire-challenges", cache_policy=NO_CACHE)
 def expire_challenges(now: datetime) -> int:
     """Reject requests whose identity challenge expired, and tell each requester why."""
-    with session_scope() as session:
-        rejected = identity.expire_challenges(session, now=now)
-        session.commit()
-        monitor.tell_rejected(session, request_ids=rejected, mailer=mailer_from_settings())
-    return len(rejected)
+    return monitoring.expire_challenges(now)
 
 
 @task(name="scan-deadlines", cache_policy=NO_CACHE)
 def scan_deadlines(today: date, now: datetime) -> MonitorReport:
-    """Classify the open requests (one streamed query)."""
-    with session_scope() as session:
-        return monitor.scan(session, today=today, now=now, policy=MonitorPolicy.from_settings())
+    """Classify the open requests (one streamed query per rule family)."""
+    return monitoring.scan_deadlines(today, now)
 
 
 @task(name="notify-due", cache_policy=NO_CACHE)
 def notify_due(report: MonitorReport) -> dict[str, int]:
     """Send the staff digests and the receipt confirmations that are new."""
-    with session_scope() as session:
-        return dict(monitor.apply(session, report, mailer=mailer_from_settings()))
+    return monitoring.notify_due(report)
 
 
 @task(name="record-requeue", cache_policy=NO_CACHE)
 def record_requeue(request_id: str, reason: str) -> None:
     """Count the re-run before it starts, so a run that crashes still uses up an attempt."""
-    with session_scope() as session:
-        monitor.record_requeue(session, request_id=request_id, reason=reason)
+    monitoring.record_requeue(request_id, reason)
 
 
 @task(name="purge-closed", cache_policy=NO_CACHE)
 def purge(now: datetime, retention_days: int) -> dict[str, int]:
     """Pseudonymise closed requests past retention; delete expired packages from disk."""
-    with session_scope() as session:
-        purged = monitor.purge_closed(session, now=now, retention_days=retention_days)
-        session.commit()
-        deleted = monitor.purge_expired_exports(session, now=now)
-    return {"purged": purged, "exports_deleted": deleted}
+    return monitoring.purge(now, retention_days)
 
 
 async def _poll_jobs(jobs: list[DueItem], policy: MonitorPolicy) -> Counter[str]:
@@ -113,16 +99,9 @@ async def _poll_jobs(jobs: list[DueItem], policy: MonitorPolicy) -> Counter[str]
     counts: Counter[str] = Counter(f"jobs_{state}" for state in states)
     finished = {job.request_id for job, state in zip(jobs, states, strict=True) if state == "done"}
     for request_id in sorted(finished):
-        if _every_step_ran(request_id):
+        if monitoring.every_step_ran(request_id):
             counts[f"answered_{answer_subject(request_id)}"] += 1
     return counts
-
-
-def _every_step_ran(request_id: str) -> bool:
-    """Nothing planned or running, no processor job pending: the answer may go out. A request
-    with steps that never ran is left to the re-run of stuck requests instead."""
-    statuses = {row["status"] for row in step_rows(request_id)}
-    return not statuses & {"planned", "running"} and not pending_steps(request_id)
 
 
 async def _requeue(requests: list[tuple[str, str]]) -> Counter[str]:

@@ -27,14 +27,11 @@ from prefect import flow, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.runtime import flow_run
 
-from connectors.errors import TransientError
-from dsar import lifecycle
-from dsar.enums import RequestKind, RequestStatus, StepStatus
+from dsar.enums import RequestKind, RequestStatus
 from dsar.logging import get_logger
-from dsar.models import Request
 from dsar.settings import get_settings
-from dsar.store import session_scope
 from engine import (
+    carry_out_step,
     close_connectors,
     complete_task,
     connector_groups,
@@ -42,12 +39,11 @@ from engine import (
     identity_gate,
     kind_of,
     manual_steps,
+    mark_broken,
     notify_manual_step,
     open_manual_tasks,
     pending_steps,
     poll_pending_step,
-    record_failure,
-    run_connector_step,
     start_and_plan,
     step_rows,
     summary,
@@ -66,30 +62,11 @@ def _run_name() -> str:
     return f"{kind}-{request_id[:8]}"
 
 
-def _mark_failed(request_id: str, error: Exception) -> RequestStatus:
-    """Record that carrying out the request broke (the reason names the error's type only: its
-    text may carry personal data) and return the status the request is now in."""
-    reason = f"processing broke: {type(error).__name__}"
-    with session_scope() as session:
-        request = session.get(Request, request_id)
-        if request is None:
-            return RequestStatus.FAILED  # nothing stored to mark: it cannot have been carried out
-        if RequestStatus.FAILED in lifecycle.TRANSITIONS[request.status]:
-            lifecycle.transition(
-                session, request=request, target=RequestStatus.FAILED, actor="flow", reason=reason
-            )
-        return request.status
-
-
 @task(name="connector-step", task_run_name="{recipient}-{action}")
 async def connector_step(step_id: str, recipient: str, action: str) -> str:
     """Run one recipient's step; an error still transient after the HTTP layer's retries is
     recorded as a failed step (the request is re-run later), not retried here again."""
-    try:
-        return await run_connector_step(step_id)
-    except TransientError as exc:
-        record_failure(step_id, exc)
-        return StepStatus.FAILED.value
+    return await carry_out_step(step_id)
 
 
 @task(name="await-processor-job", task_run_name="poll-{recipient}")
@@ -207,7 +184,7 @@ async def process_requests(
                 return await _carry_out(request_id, publish=False)
             except Exception as exc:
                 log.exception("request_broke", request=request_id, error=type(exc).__name__)
-                return _mark_failed(request_id, exc)
+                return mark_broken(request_id, exc)
 
     try:
         outcomes = await asyncio.gather(*(one(request_id) for request_id in request_ids))

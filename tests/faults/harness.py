@@ -29,7 +29,6 @@ from sqlmodel import col, select
 
 from connectors import registry
 from connectors.base import Connector
-from connectors.errors import TransientError
 from connectors.http import RetryPolicy
 from dsar import lifecycle
 from dsar.enums import Channel, RequestKind, RequestStatus
@@ -39,6 +38,7 @@ from dsar.service import submit_request
 from dsar.settings import Settings
 from dsar.store import session_scope
 from engine import (
+    carry_out_step,
     close_connectors,
     connector_groups,
     finalize,
@@ -48,8 +48,6 @@ from engine import (
     notify_manual_step,
     pending_steps,
     poll_pending_step,
-    record_failure,
-    run_connector_step,
     start_and_plan,
     transmit_portability,
 )
@@ -247,13 +245,8 @@ def submit_all(batch: Iterable[Planned], *, controller: str = "lunexxa") -> list
 
 
 async def run_step(step_id: str) -> str:
-    """One connector step as the ``connector-step`` task runs it: transient errors are retried
-    by the HTTP layer only; what is still transient after that fails the step."""
-    try:
-        return await run_connector_step(step_id)
-    except TransientError as exc:
-        record_failure(step_id, exc)
-        return "failed"
+    """One connector step as the ``connector-step`` task runs it."""
+    return await carry_out_step(step_id)
 
 
 async def _run_group(group: list[tuple[str, str, str]]) -> None:
