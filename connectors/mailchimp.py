@@ -12,6 +12,7 @@ give it again, through the list's own double opt-in.
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 import httpx
@@ -27,7 +28,7 @@ from connectors.base import (
     Subject,
     SubjectData,
 )
-from connectors.errors import ProtocolError, Unsupported
+from connectors.errors import AuthError, ProtocolError, Unsupported
 from connectors.http import ProcessorClient, RetryPolicy
 from connectors.ratelimit import ConcurrencyLimit, RateLimiter
 
@@ -43,6 +44,8 @@ _ADDRESS_PARTS = {
     "zip": "zip",
     "country": "country",
 }
+#: A data centre as it ends an API key: ``us21``.
+_DATA_CENTRE = re.compile(r"[a-z]{2,4}\d{1,3}")
 #: Statuses under which the list may send marketing e-mail.
 _MAILABLE = {"subscribed", "pending"}
 
@@ -50,6 +53,22 @@ _MAILABLE = {"subscribed", "pending"}
 def subscriber_hash(email: str) -> str:
     """Mailchimp's member id: MD5 of the lower-cased address (an id, not a security measure)."""
     return hashlib.md5(email.strip().lower().encode(), usedforsecurity=False).hexdigest()
+
+
+def data_centre_url(api_key: str) -> str:
+    """The API's address for the data centre an API key belongs to (its ``-usNN`` suffix).
+
+    Mailchimp serves each account from one data centre, named at the end of its keys; a key
+    without one cannot say where its account lives.
+    """
+    _, _, centre = api_key.strip().rpartition("-")
+    if not _DATA_CENTRE.fullmatch(centre):
+        raise AuthError(
+            "the API key names no data centre (it should end in e.g. -us21); "
+            "set DSAR_MAILCHIMP_URL or use the key as Mailchimp shows it",
+            processor=NAME,
+        )
+    return f"https://{centre}.api.mailchimp.com"
 
 
 class MailchimpConnector(ClosingContext):
@@ -60,7 +79,7 @@ class MailchimpConnector(ClosingContext):
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | None,
         api_key: str,
         list_id: str,
         *,
@@ -71,7 +90,7 @@ class MailchimpConnector(ClosingContext):
         self._members = f"/3.0/lists/{list_id}/members"
         self._http = ProcessorClient.create(
             processor=NAME,
-            base_url=base_url.rstrip("/"),
+            base_url=(base_url or data_centre_url(api_key)).rstrip("/"),
             headers={"Accept": "application/json"},
             auth=("dsar", api_key),
             transport=transport,

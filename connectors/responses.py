@@ -85,12 +85,27 @@ def _item_message(item: object) -> str:
     return str(item) if item else ""
 
 
+#: Processors that refuse a call they are throttling with a 403 and no JSON body (Mailchimp, at
+#: high volume, through its edge network), where a 403 with a JSON problem document means the
+#: key lacks a permission. Such a refusal is a throttle: the call never reached the API.
+BODYLESS_403_THROTTLES = frozenset({"mailchimp"})
+
+
+def _has_json_body(response: httpx.Response) -> bool:
+    try:
+        json.loads(response.content)
+    except ValueError:
+        return False
+    return True
+
+
 def classify_response(response: httpx.Response, *, processor: str) -> ConnectorError | None:
     """The connector error a response stands for, or ``None`` for a 2xx success.
 
     Every status lands somewhere: 1xx → ProtocolError, 3xx → PermanentError, 401/403 →
-    AuthError, 404/410 → NotFound, 422 → ValidationFailed, 408/425/429 → TransientError that
-    is safe to replay, other 4xx → PermanentError, 5xx → TransientError (501, 505 and the like
+    AuthError (a body-less 403 from a processor in :data:`BODYLESS_403_THROTTLES`: a throttle),
+    404/410 → NotFound, 422 → ValidationFailed, 408/425/429 → TransientError that is safe to
+    replay, other 4xx → PermanentError, 5xx → TransientError (501, 505 and the like
     → PermanentError), anything outside 100–599 → ProtocolError.
     """
     status = response.status_code
@@ -102,6 +117,11 @@ def classify_response(response: httpx.Response, *, processor: str) -> ConnectorE
         return ProtocolError(f"unexpected informational response: {message}", **at)
     if 300 <= status < 400:
         return PermanentError(f"unexpected redirect: {message}", **at)
+    if status == 403 and processor in BODYLESS_403_THROTTLES and not _has_json_body(response):
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        return TransientError(
+            "throttled (403 without a body)", **at, retry_after=retry_after, replay_safe=True
+        )
     if status in (401, 403):
         return AuthError(message, **at)
     if status in (404, 410):

@@ -65,7 +65,9 @@ class Settings(BaseSettings):
 
     shopify_url: str = f"http://127.0.0.1:{SANDBOX_PORT_BASE}"
     shopify_token: SecretStr = SecretStr(SANDBOX_SHOPIFY_TOKEN)
-    shopify_api_version: str = "2025-07"
+    #: The Admin API version the Shopify connector speaks: connectors.versions.SHOPIFY_API_VERSION
+    #: (the domain does not import the connectors; a test keeps the two in step).
+    shopify_api_version: str = "2026-10"
     shopify_app_secret: SecretStr = SecretStr(SANDBOX_SHOPIFY_APP_SECRET)
     klaviyo_url: str = f"http://127.0.0.1:{SANDBOX_PORT_BASE + 1}"
     klaviyo_api_key: SecretStr = SecretStr(SANDBOX_KLAVIYO_API_KEY)
@@ -73,6 +75,14 @@ class Settings(BaseSettings):
     mailchimp_url: str = f"http://127.0.0.1:{SANDBOX_PORT_BASE + 2}"
     mailchimp_api_key: SecretStr = SecretStr(SANDBOX_MAILCHIMP_API_KEY)
     mailchimp_list_id: str = SANDBOX_MAILCHIMP_LIST_ID
+
+    @model_validator(mode="after")
+    def _mailchimp_data_centre_from_the_key_in_production(self) -> Settings:
+        """In production an unset ``DSAR_MAILCHIMP_URL`` means the key's data centre, never the
+        sandbox's address."""
+        if self.environment == "production" and "mailchimp_url" not in self.model_fields_set:
+            self.mailchimp_url = ""
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets_in_production(self) -> Settings:

@@ -13,7 +13,7 @@ import respx
 from connectors.base import Capability, Subject
 from connectors.errors import AuthError, PermanentError, ProtocolError, TransientError, Unsupported
 from connectors.http import RetryPolicy
-from connectors.mailchimp import MailchimpConnector, subscriber_hash
+from connectors.mailchimp import MailchimpConnector, data_centre_url, subscriber_hash
 from connectors.ratelimit import Unlimited
 
 pytestmark = pytest.mark.anyio
@@ -54,6 +54,38 @@ def member_returns(router: respx.Router, data: dict[str, Any] | None) -> respx.R
         else httpx.Response(404, json={"title": "Resource Not Found"})
     )
     return router.get(MEMBER_URL).mock(return_value=response)
+
+
+class TestDataCentre:
+    def test_the_address_comes_from_the_keys_suffix(self) -> None:
+        assert data_centre_url(KEY) == "https://us21.api.mailchimp.com"
+
+    async def test_without_a_url_the_connector_calls_the_keys_data_centre(
+        self, router: respx.Router, transport: httpx.AsyncBaseTransport, policy: RetryPolicy
+    ) -> None:
+        url = f"https://us21.api.mailchimp.com/3.0/lists/{LIST}/members/{HASH}"
+        route = router.get(url).mock(return_value=httpx.Response(200, json=member()))
+        connector = MailchimpConnector("", KEY, LIST, transport=transport, rate=Unlimited())
+        async with connector:
+            assert (await connector.locate(SUBJECT)).found
+        assert route.called
+
+    def test_in_production_an_unset_url_means_the_keys_data_centre(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The sandbox's address is a development default, never a production one."""
+        from dsar.settings import Settings
+
+        monkeypatch.setenv("DSAR_ENVIRONMENT", "production")
+        monkeypatch.setenv("DSAR_WEBHOOK_SECRET", "a-real-secret")
+        monkeypatch.delenv("DSAR_MAILCHIMP_URL", raising=False)
+        assert Settings(_env_file=None).mailchimp_url == ""
+        monkeypatch.setenv("DSAR_MAILCHIMP_URL", "https://us9.api.mailchimp.com")
+        assert Settings(_env_file=None).mailchimp_url == "https://us9.api.mailchimp.com"
+
+    def test_a_key_without_a_data_centre_is_refused_with_what_to_do(self) -> None:
+        with pytest.raises(AuthError, match="DSAR_MAILCHIMP_URL"):
+            MailchimpConnector(None, "0123456789abcdef0123456789abcdef", LIST)
 
 
 class TestSubscriberHash:
@@ -258,6 +290,44 @@ class TestErrors:
         with pytest.raises(AuthError, match="API Key Invalid") as info:
             await mailchimp.locate(SUBJECT)
         assert KEY not in str(info.value)
+
+    async def test_a_403_without_a_body_is_a_throttle_and_is_retried(
+        self, router: respx.Router, mailchimp: MailchimpConnector
+    ) -> None:
+        """Mailchimp throttles at high volume with a body-less 403: wait and ask again."""
+        route = router.get(MEMBER_URL).mock(
+            side_effect=[
+                httpx.Response(403, content=b"", headers={"Retry-After": "0"}),
+                httpx.Response(
+                    403, text="<html>Access Denied</html>", headers={"Content-Type": "text/html"}
+                ),
+                httpx.Response(200, json=member()),
+            ]
+        )
+        located = await mailchimp.locate(SUBJECT)
+        assert located.found
+        assert route.call_count == 3
+
+    async def test_a_403_with_a_problem_document_is_a_permission_error(
+        self, router: respx.Router, mailchimp: MailchimpConnector
+    ) -> None:
+        """A 403 that explains itself is the key lacking a permission: not retried."""
+        route = router.get(MEMBER_URL).mock(
+            return_value=httpx.Response(
+                403,
+                json={
+                    "type": "https://mailchimp.com/developer/marketing/docs/errors/",
+                    "title": "Forbidden",
+                    "status": 403,
+                    "detail": "You don't have permission to access this resource",
+                    "instance": "0b7f6a9c",
+                },
+                headers={"Content-Type": "application/problem+json"},
+            )
+        )
+        with pytest.raises(AuthError, match="Forbidden"):
+            await mailchimp.locate(SUBJECT)
+        assert route.call_count == 1
 
     async def test_404_body_with_email_is_scrubbed(
         self, router: respx.Router, mailchimp: MailchimpConnector
