@@ -97,10 +97,16 @@ class Record:
 
 @dataclass(frozen=True)
 class SubjectData:
-    """Everything one processor holds on the person, as machine-readable records (Art. 15, 20)."""
+    """Everything one processor holds on the person, as machine-readable records (Art. 15, 20).
+
+    ``incomplete`` names, in words for the answer, what the processor holds but would not hand
+    over to these credentials (e.g. orders older than 60 days without Shopify's
+    ``read_all_orders`` scope): an access answer must not pass a partial export off as whole.
+    """
 
     processor: str
     records: tuple[Record, ...] = ()
+    incomplete: tuple[str, ...] = ()
 
     def by_category(self) -> dict[str, list[dict[str, Any]]]:
         """The records' data grouped by category, in first-seen order: the export's shape."""

@@ -66,8 +66,9 @@ class LeakyBucket:
     arrival order can overflow the processor's bucket. Other clients of the same shop share
     that bucket, so ``X-Shopify-Shop-Api-Call-Limit`` (``"32/40"``) raises our figure to the
     processor's (never lowers it) and updates the capacity. GraphQL (paths matching ``exempt``)
-    is limited by query cost instead, which Shopify reports per response and the connector
-    honours when throttled, so it does not draw from this bucket.
+    does not draw requests from this bucket: Shopify limits it by query cost, the same leaky
+    bucket counted in points (:meth:`acquire_points`, :meth:`release_points`), which the
+    Shopify connector drives itself because only it knows a query's cost.
     """
 
     header = "x-shopify-shop-api-call-limit"
@@ -87,6 +88,9 @@ class LeakyBucket:
             raise ValueError("capacity, leak_rate and time_scale must be positive")
         self.capacity = capacity
         self._rate = leak_rate / time_scale  # units per real second
+        self._time_scale = time_scale
+        self._reserved = 0.0  # points of GraphQL queries in flight
+        self._answered = asyncio.Event()
         self._clock = clock
         self._sleep = sleep
         self._exempt = re.compile(exempt) if exempt else None
@@ -138,6 +142,57 @@ class LeakyBucket:
         if capacity >= 1:
             self.capacity = capacity
         self._level = max(self._level, float(used - self.in_flight))
+
+    async def acquire_points(self, points: float) -> None:
+        """Wait until a GraphQL query of ``points`` requested cost fits, then reserve them.
+
+        Shopify refuses (``THROTTLED``) a query whose requested cost exceeds the points
+        available, so a query waits here until the leaking level plus the points reserved by
+        queries in flight leave room for its cost; a cost above the capacity waits for an empty
+        bucket.
+        """
+        async with self._lock:
+            while True:
+                self._leak()
+                need = min(points, self.capacity)
+                if self._level + self._reserved + need - self.capacity <= 1e-9:
+                    self._reserved += points
+                    return
+                if self._reserved > 0:
+                    # Points reserved by queries in flight come back with their answers, not
+                    # by leaking: wait for an answer, then look again.
+                    self._answered.clear()
+                    await self._answered.wait()
+                    continue
+                await self._sleep((self._level + need - self.capacity) / self._rate)
+
+    def release_points(
+        self,
+        points: float,
+        *,
+        maximum: float | None = None,
+        available: float | None = None,
+        restore_rate: float | None = None,
+    ) -> None:
+        """The query is answered: drop its reservation and follow Shopify's figures.
+
+        ``maximum``, ``available`` and ``restore_rate`` are the answer's
+        ``extensions.cost.throttleStatus`` (``maximumAvailable``, ``currentlyAvailable``,
+        ``restoreRate``); the bucket takes its capacity, level and leak rate from them, since
+        other clients of the shop spend from the same points. Without them (no answer came
+        back) the reserved points count as spent.
+        """
+        self._leak()
+        self._reserved = max(0.0, self._reserved - points)
+        self._answered.set()
+        if maximum is None or available is None:
+            self._level += points
+            return
+        if maximum >= 1:
+            self.capacity = int(maximum)
+        if restore_rate is not None and restore_rate > 0:
+            self._rate = restore_rate / self._time_scale
+        self._level = max(0.0, maximum - available)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,11 @@ from connectors.ratelimit import ConcurrencyLimit, FixedWindows, LeakyBucket, Ra
 from connectors.shopify import ShopifyConnector
 from dsar.settings import Settings
 
+#: Shopify's GraphQL cost bucket: points, and points restored per second (Standard plan; the
+#: connector follows the figures Shopify reports in every answer).
+SHOPIFY_POINTS = 2000
+SHOPIFY_RESTORE_RATE = 100.0
+
 #: Register ``connector:`` names → connector classes.
 CONNECTORS: Mapping[str, type[Connector]] = {
     "klaviyo": KlaviyoConnector,
@@ -63,7 +68,10 @@ def default_limiter(name: str, time_scale: float = 1.0) -> RateLimiter:
     """The client-side limiter a processor's published limits call for, its clock scaled by
     ``time_scale`` (benchmarks and tests compress time the same way the emulators do)."""
     if name == "shopify":
-        return LeakyBucket(time_scale=time_scale)
+        # The connector speaks GraphQL only: Shopify's bucket of cost points (Standard plan).
+        return LeakyBucket(
+            capacity=SHOPIFY_POINTS, leak_rate=SHOPIFY_RESTORE_RATE, time_scale=time_scale
+        )
     if name == "klaviyo":
         return FixedWindows(time_scale=time_scale)
     return ConcurrencyLimit(10)  # Mailchimp: a concurrency cap, no clock

@@ -1,22 +1,37 @@
 """The Shopify connector: a shop's customers, addresses, orders and marketing consent.
 
-Lookups, exports and corrections use the REST Admin API; erasure, marketing objection and the
-restriction tag use GraphQL, because REST has no erasure request and ``DELETE customers/{id}``
-refuses customers with orders (422). Erasure is Shopify's own ``customerRequestDataErasure``:
-Shopify redacts names and addresses and keeps order facts the merchant must retain
-(Art. 17(3)(b) GDPR, tax law), possibly after a delay while recent orders exist, so an erasure
-is an asynchronous job that :meth:`ShopifyConnector.status` follows up.
+Everything goes through the Admin GraphQL API of one pinned version
+(:data:`~connectors.versions.SHOPIFY_API_VERSION`, ``DSAR_SHOPIFY_API_VERSION``): REST is legacy
+at Shopify and stops receiving new fields. The connector refuses to start on a version past
+Shopify's support window and warns within 60 days of its end, because Shopify would otherwise
+answer with another version than the one the documents were written for.
+
+Shopify limits GraphQL by query cost, a bucket of points every answer reports in
+``extensions.cost.throttleStatus``. Each document knows its requested cost, so the connector
+waits on its client-side bucket (following Shopify's figures) until Shopify has the points
+(:meth:`~connectors.ratelimit.LeakyBucket.acquire_points`); a ``THROTTLED`` answer is still
+retried after the time the points take to come back.
+
+Orders older than 60 days are only visible to a token with ``read_all_orders``; without it
+Shopify silently leaves them out. The connector asks once which scopes its token has and says in
+the export (:attr:`SubjectData.incomplete`) what a missing scope kept out. Erasure is Shopify's
+own ``customerRequestDataErasure``: Shopify redacts names and addresses and keeps the order
+facts the merchant must retain (Art. 17(3)(b) GDPR, tax law), possibly after a delay, so an
+erasure is an asynchronous job that :meth:`ShopifyConnector.status` follows up.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
+import structlog
 
+from connectors import shopify_answers as answers
+from connectors import shopify_graphql as gql
 from connectors.base import (
-    ADDRESS_FIELDS,
     Capability,
     Changes,
     ClosingContext,
@@ -27,61 +42,29 @@ from connectors.base import (
     Subject,
     SubjectData,
 )
-from connectors.errors import (
-    AuthError,
-    PermanentError,
-    ProtocolError,
-    TransientError,
-    Unsupported,
-    ValidationFailed,
-)
+from connectors.errors import ProtocolError, Unsupported
 from connectors.http import ProcessorClient, RetryPolicy
-from connectors.ratelimit import LeakyBucket, RateLimiter
-from connectors.responses import decode_json
+from connectors.ratelimit import LeakyBucket, RateLimiter, Unlimited
+from connectors.versions import SHOPIFY_API_VERSION, check_window, shopify_window
 
-NAME = "shopify"
+log = structlog.get_logger(__name__)
+
+NAME = answers.NAME
+SETTING = "DSAR_SHOPIFY_API_VERSION"
 #: Tag that marks a restricted customer (Art. 18) for staff and shop apps.
 RESTRICTED_TAG = "dsar-restricted"
 JOB_PREFIX = "shopify-erasure:"
-#: Most orders a page may hold (Shopify's maximum).
-ORDER_PAGE = 250
 _MAX_PAGES = 10_000
-
-_CUSTOMER_FIELDS = {"email", "first_name", "last_name", "phone"}
-_SPLIT_OUT = {"addresses", "default_address", "email_marketing_consent", "sms_marketing_consent"}
-
-_ERASE = """
-mutation customerRequestDataErasure($customerId: ID!) {
-  customerRequestDataErasure(customerId: $customerId) {
-    customerId
-    userErrors { field message code }
-  }
-}"""
-_CONSENT = """
-mutation customerEmailMarketingConsentUpdate($input: CustomerEmailMarketingConsentUpdateInput!) {
-  customerEmailMarketingConsentUpdate(input: $input) {
-    customer { id }
-    userErrors { field message code }
-  }
-}"""
-_TAGS_ADD = """
-mutation tagsAdd($id: ID!, $tags: [String!]!) {
-  tagsAdd(id: $id, tags: $tags) {
-    node { id }
-    userErrors { field message }
-  }
-}"""
-_TAGS_REMOVE = """
-mutation tagsRemove($id: ID!, $tags: [String!]!) {
-  tagsRemove(id: $id, tags: $tags) {
-    node { id }
-    userErrors { field message }
-  }
-}"""
+MISSING_ALL_ORDERS = answers.MISSING_ALL_ORDERS
 
 
 class ShopifyConnector(ClosingContext):
-    """Data-subject operations on one Shopify shop (Admin API ``api_version``)."""
+    """Data-subject operations on one Shopify shop (Admin GraphQL API ``api_version``).
+
+    ``rate`` paces queries by their cost when it is a :class:`LeakyBucket` (the registry's
+    default is Shopify's 2,000-point bucket); any other limiter, e.g. ``Unlimited``, leaves
+    pacing to Shopify's throttling. ``today`` (for tests) is the date the version is checked on.
+    """
 
     name = NAME
     capabilities = frozenset(Capability)
@@ -90,73 +73,131 @@ class ShopifyConnector(ClosingContext):
         self,
         base_url: str,
         token: str,
-        api_version: str = "2025-07",
+        api_version: str = SHOPIFY_API_VERSION,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         rate: RateLimiter | None = None,
         retry: RetryPolicy | None = None,
+        today: date | None = None,
     ) -> None:
-        self._api = f"/admin/api/{api_version}"
+        warning = check_window(
+            shopify_window(api_version), setting=SETTING, today=today or datetime.now(UTC).date()
+        )
+        if warning is not None:
+            log.warning("shopify_api_version_ending", processor=NAME, detail=warning)
+        self.api_version = api_version
+        self._endpoint = f"/admin/api/{api_version}/graphql.json"
+        self._points = rate if isinstance(rate, LeakyBucket) else None
+        self._scopes: frozenset[str] | None = None
+        self._asking = asyncio.Lock()
         self._http = ProcessorClient.create(
             processor=NAME,
             base_url=base_url.rstrip("/"),
             headers={"X-Shopify-Access-Token": token, "Accept": "application/json"},
             transport=transport,
-            limiter=rate if rate is not None else LeakyBucket(),
+            limiter=Unlimited(),
             retry=retry,
         )
 
     def __repr__(self) -> str:
-        return f"ShopifyConnector(api={self._api!r})"
+        return f"ShopifyConnector(api_version={self.api_version!r})"
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""
         await self._http.aclose()
 
+    # -- GraphQL -------------------------------------------------------------------------------
+
+    async def _graphql(self, query: gql.Query, variables: dict[str, Any]) -> dict[str, Any]:
+        """Send one document once its points are there; answer its ``data``.
+
+        Every document is a read or a mutation that sets a state (erasure requested, consent
+        unsubscribed, tag present, a field's value), so repeating it has the effect of sending
+        it once: the call is idempotent and the HTTP layer may retry it.
+        """
+        statuses: list[dict[str, float]] = []
+
+        def inspect(response: httpx.Response) -> None:
+            body = answers.read_answer(response)
+            if (status := answers.throttle_status(body)) is not None:
+                statuses.append(status)
+            answers.check_answer(body)
+
+        if self._points is not None:
+            await self._points.acquire_points(query.cost)
+        try:
+            response = await self._http.request(
+                "POST",
+                self._endpoint,
+                json={"query": query.text, "variables": variables},
+                idempotent=True,
+                inspect=inspect,
+            )
+        finally:
+            if self._points is not None:
+                self._points.release_points(query.cost, **(statuses[-1] if statuses else {}))
+        data = answers.read_answer(response).get("data")
+        if not isinstance(data, dict):
+            raise ProtocolError("GraphQL answer without data", processor=NAME, status=200)
+        return data
+
+    async def scopes(self) -> frozenset[str]:
+        """The access scopes of the token, asked once per connector."""
+        async with self._asking:
+            if self._scopes is None:
+                data = await self._graphql(gql.SCOPES, {})
+                scopes = answers.dict_of(data.get("currentAppInstallation")).get("accessScopes")
+                if not isinstance(scopes, list):
+                    raise ProtocolError("answer lacks accessScopes", processor=NAME, status=200)
+                self._scopes = frozenset(str(answers.dict_of(s).get("handle")) for s in scopes)
+            return self._scopes
+
+    async def _mutate(self, query: gql.Query, field: str, variables: dict[str, Any]) -> None:
+        """Run a mutation; its ``userErrors`` raise ValidationFailed."""
+        answers.raise_user_errors(answers.user_errors(await self._graphql(query, variables), field))
+
     # -- lookups -------------------------------------------------------------------------------
 
-    async def _customer(self, customer_id: str) -> dict[str, Any] | None:
-        status, body = await self._http.request_json(
-            "GET", f"{self._api}/customers/{customer_id}.json", idempotent=True, allow={404}
-        )
-        if status == 404:
-            return None
-        customer = _dict(body).get("customer")
-        if not isinstance(customer, dict) or "id" not in customer:
-            raise ProtocolError("customer answer lacks 'customer'", processor=NAME)
-        return customer
+    async def _customer(self, customer_gid: str) -> dict[str, Any] | None:
+        data = await self._graphql(gql.CUSTOMER, {"id": customer_gid})
+        customer = data.get("customer")
+        return customer if isinstance(customer, dict) else None
 
     async def _search(self, query: str) -> list[dict[str, Any]]:
-        _, body = await self._http.request_json(
-            "GET",
-            f"{self._api}/customers/search.json",
-            params={"query": query},
-            idempotent=True,
-        )
-        customers = _dict(body).get("customers")
-        if not isinstance(customers, list):
-            raise ProtocolError("search answer lacks 'customers'", processor=NAME)
-        if not all(isinstance(c, dict) and "id" in c for c in customers):
-            raise ProtocolError("search answer holds customers without id", processor=NAME)
-        return customers
+        """Every customer a search query finds, following the cursor to the last page."""
+        found: list[dict[str, Any]] = []
+        after: str | None = None
+        for _ in range(_MAX_PAGES):
+            data = await self._graphql(gql.FIND, {"query": query, "after": after})
+            if not isinstance(data.get("customers"), dict):
+                raise ProtocolError("search answer lacks customers", processor=NAME, status=200)
+            nodes, after = answers.page(data["customers"])
+            found += nodes
+            if after is None:
+                return found
+        raise ProtocolError("customer pagination does not end", processor=NAME)
 
     async def _find(self, subject: Subject) -> dict[str, dict[str, Any]]:
-        """Every customer matching any identity, by id; search hits are matched exactly."""
+        """Every customer matching any identity, by numeric id; search hits are matched exactly."""
         found: dict[str, dict[str, Any]] = {}
         if customer_id := subject.customer_ids.get(NAME):
-            customer = await self._customer(customer_id)
+            customer = await self._customer(answers.gid(customer_id))
             if customer is not None:
-                found[str(customer["id"])] = customer
+                found[answers.number(customer)] = customer
         for email in subject.emails:
-            for customer in await self._search(f"email:{email}"):
-                if str(customer.get("email") or "").lower() == email.lower():
-                    found.setdefault(str(customer["id"]), customer)
+            for customer in await self._search(f"email:{answers.quoted(email)}"):
+                held = str(
+                    answers.dict_of(customer.get("defaultEmailAddress")).get("emailAddress") or ""
+                )
+                if held.lower() == email.lower():
+                    found.setdefault(answers.number(customer), customer)
         for phone in subject.phones:
             # Shopify keeps phones in E.164; spaces would split the search into several terms.
-            e164 = ("+" if phone.strip().startswith("+") else "") + _digits(phone)
-            for customer in await self._search(f"phone:{e164}"):
-                if _digits(customer.get("phone")) == _digits(phone):
-                    found.setdefault(str(customer["id"]), customer)
+            e164 = ("+" if phone.strip().startswith("+") else "") + answers.digits(phone)
+            for customer in await self._search(f"phone:{answers.quoted(e164)}"):
+                number = answers.dict_of(customer.get("defaultPhoneNumber")).get("phoneNumber")
+                if answers.digits(number) == answers.digits(phone):
+                    found.setdefault(answers.number(customer), customer)
         return found
 
     async def locate(self, subject: Subject) -> Located:
@@ -166,76 +207,85 @@ class ShopifyConnector(ClosingContext):
 
     # -- access --------------------------------------------------------------------------------
 
-    async def _orders(self, customer_id: str) -> list[dict[str, Any]]:
-        """All the customer's orders, open and closed, following ``Link: rel="next"`` to the end."""
-        orders: list[dict[str, Any]] = []
-        url: str | None = f"{self._api}/customers/{customer_id}/orders.json"
-        params: dict[str, Any] | None = {"status": "any", "limit": ORDER_PAGE}
+    async def _pages(self, query: gql.Query, customer_gid: str, field: str) -> list[Any]:
+        """Every node of one of the customer's connections (addresses, orders)."""
+        items: list[dict[str, Any]] = []
+        after: str | None = None
         for _ in range(_MAX_PAGES):
-            if url is None:
-                return orders
-            response = await self._http.request("GET", url, params=params, idempotent=True)
-            page = _dict(decode_json(response, processor=NAME)).get("orders")
-            if not isinstance(page, list):
-                raise ProtocolError("orders answer lacks 'orders'", processor=NAME)
-            orders.extend(_dict(o) for o in page)
-            url, params = response.links.get("next", {}).get("url"), None
-        raise ProtocolError("order pagination does not end", processor=NAME)
+            data = await self._graphql(query, {"id": customer_gid, "after": after})
+            nodes, after = answers.page(answers.dict_of(data.get("customer")).get(field))
+            items += nodes
+            if after is None:
+                return items
+        raise ProtocolError(f"{field} pagination does not end", processor=NAME)
+
+    async def _line_items(self, order: dict[str, Any]) -> list[dict[str, Any]]:
+        """The order's line items, fetching the pages after the first one it came with."""
+        items, after = answers.page(order.get("lineItems"))
+        for _ in range(_MAX_PAGES):
+            if after is None:
+                return items
+            data = await self._graphql(gql.LINE_ITEMS, {"id": order.get("id"), "after": after})
+            more, after = answers.page(answers.dict_of(data.get("order")).get("lineItems"))
+            items += more
+        raise ProtocolError("line item pagination does not end", processor=NAME)
 
     async def export(self, subject: Subject) -> SubjectData:
-        """Account, addresses, every order and marketing consent, one record per item (Art. 15)."""
+        """Account, addresses, every order and marketing consent, one record per item (Art. 15).
+
+        Orders the token cannot see are named in :attr:`SubjectData.incomplete`.
+        """
+        found = await self._find(subject)
+        if not found:
+            return SubjectData(processor=NAME)
+        scopes = await self.scopes()
         records: list[Record] = []
-        for cid, customer in (await self._find(subject)).items():
-            account = {k: v for k, v in customer.items() if k not in _SPLIT_OUT}
-            records.append(Record("customer_account", NAME, account))
-            records.extend(
-                Record("addresses", NAME, _dict(a)) for a in _list(customer, "addresses")
-            )
-            records.extend(Record("orders", NAME, o) for o in await self._orders(cid))
-            consent = {
-                k: customer.get(k) for k in ("email_marketing_consent", "sms_marketing_consent")
-            }
-            records.append(
-                Record("marketing_consent", NAME, {"customer_id": customer["id"], **consent})
-            )
-        return SubjectData(processor=NAME, records=tuple(records))
+        for found_customer in found.values():
+            data = await self._graphql(gql.ACCOUNT, {"id": found_customer["id"]})
+            customer = data.get("customer")
+            if not isinstance(customer, dict):
+                continue  # erased between the search and now
+            records.append(Record("customer_account", NAME, answers.account_record(customer)))
+            addresses, after = answers.page(customer.get("addressesV2"))
+            if after is not None:
+                addresses = await self._pages(gql.ADDRESSES, customer["id"], "addressesV2")
+            records += [Record("addresses", NAME, answers.address_record(a)) for a in addresses]
+            if "read_orders" in scopes:
+                for order in await self._pages(gql.ORDERS, customer["id"], "orders"):
+                    items = await self._line_items(order)
+                    records.append(Record("orders", NAME, answers.order_record(order, items)))
+            records.append(Record("marketing_consent", NAME, answers.consent_record(customer)))
+        return SubjectData(NAME, tuple(records), incomplete=answers.missing_for(scopes))
 
     # -- rectification ------------------------------------------------------------------------
 
     async def rectify(self, subject: Subject, changes: Changes) -> Outcome:
-        """Correct account fields and the default address in one ``PUT customers/{id}`` (Art. 16).
+        """Correct account fields (``customerUpdate``) and the default address in place
+        (``customerAddressUpdate``) (Art. 16).
 
-        The address travels as ``addresses: [{"id": <default address id>, ...}]``, which
-        updates that address in place. Only fields whose value differs are sent, so repeating
-        a rectification sends nothing.
+        Only fields whose value differs are sent, so repeating a rectification sends nothing.
+        A country is an ISO 3166 alpha-2 code (Shopify's ``CountryCode``).
         """
-        unknown = set(changes) - _CUSTOMER_FIELDS - ADDRESS_FIELDS
-        if unknown:
-            raise Unsupported(f"cannot rectify fields {sorted(unknown)}", processor=NAME)
-        wanted = {k: str(v) for k, v in changes.items()}
-        account_wanted = {k: v for k, v in wanted.items() if k in _CUSTOMER_FIELDS}
-        address_wanted = {k: v for k, v in wanted.items() if k in ADDRESS_FIELDS}
+        wanted = answers.wanted_changes(changes)
         changed: list[str] = []
         fields: set[str] = set()
         without_address = 0
         for cid, customer in (await self._find(subject)).items():
-            account: dict[str, Any] = _diff(customer, account_wanted)
-            address = _dict(customer.get("default_address"))
-            if address_wanted and not address:
-                without_address += 1
-            address_diff = _diff(address, address_wanted) if address else {}
-            if address_diff:
-                account["addresses"] = [{"id": address["id"], **address_diff}]
-            if account:
-                await self._http.request(
-                    "PUT",
-                    f"{self._api}/customers/{cid}.json",
-                    json={"customer": {"id": customer["id"], **account}},
-                    idempotent=True,
-                )
-            if account or address_diff:
+            plan = answers.corrections(customer, wanted)
+            without_address += plan.lacks_address
+            if plan.account:
+                variables = {"input": {"id": customer["id"], **plan.account}}
+                await self._mutate(gql.UPDATE, "customerUpdate", variables)
+            if plan.address:
+                variables = {
+                    "customerId": customer["id"],
+                    "addressId": answers.dict_of(customer.get("defaultAddress"))["id"],
+                    "address": plan.address,
+                }
+                await self._mutate(gql.ADDRESS_UPDATE, "customerAddressUpdate", variables)
+            if plan.fields:
                 changed.append(cid)
-                fields |= (account.keys() - {"addresses"}) | address_diff.keys()
+                fields |= plan.fields
         note = f"changed {sorted(fields)}" if changed else "nothing to change"
         if without_address:
             note += f"; {without_address} customer(s) have no address to correct"
@@ -251,11 +301,11 @@ class ShopifyConnector(ClosingContext):
         """
         requested: list[str] = []
         for cid, customer in (await self._find(subject)).items():
-            data = await self._graphql(_ERASE, {"customerId": _gid(customer)})
-            errors = _user_errors(data, "customerRequestDataErasure")
+            data = await self._graphql(gql.ERASE, {"customerId": customer["id"]})
+            errors = answers.user_errors(data, "customerRequestDataErasure")
             if any(e.get("code") == "DOES_NOT_EXIST" for e in errors):
                 continue
-            _raise_user_errors(errors)
+            answers.raise_user_errors(errors)
             requested.append(cid)
         if not requested:
             return _outcome(Capability.ERASE, [], note="no customer found; nothing to erase")
@@ -275,8 +325,8 @@ class ShopifyConnector(ClosingContext):
             raise Unsupported("not a Shopify erasure job reference", processor=NAME)
         pending = 0
         for cid in job_ref[len(JOB_PREFIX) :].split("+"):
-            customer = await self._customer(cid)
-            if customer is not None and not _redacted(customer):
+            customer = await self._customer(answers.gid(cid))
+            if customer is not None and not answers.redacted(customer):
                 pending += 1
         if pending:
             return JobStatus(job_ref, complete=False, note=f"{pending} customer(s) not erased yet")
@@ -292,23 +342,20 @@ class ShopifyConnector(ClosingContext):
         changed: list[str] = []
         for cid, customer in (await self._find(subject)).items():
             did = False
-            state = str(_dict(customer.get("email_marketing_consent")).get("state") or "")
-            if customer.get("email") and state.lower() != "unsubscribed":
+            email = answers.dict_of(customer.get("defaultEmailAddress"))
+            if email and email.get("marketingState") != "UNSUBSCRIBED":
                 consent = {
                     "marketingState": "UNSUBSCRIBED",
                     "consentUpdatedAt": datetime.now(UTC).isoformat(timespec="seconds"),
                 }
-                data = await self._graphql(
-                    _CONSENT,
-                    {"input": {"customerId": _gid(customer), "emailMarketingConsent": consent}},
+                given = {"customerId": customer["id"], "emailMarketingConsent": consent}
+                await self._mutate(
+                    gql.CONSENT, "customerEmailMarketingConsentUpdate", {"input": given}
                 )
-                _raise_user_errors(_user_errors(data, "customerEmailMarketingConsentUpdate"))
                 did = True
-            if RESTRICTED_TAG not in _tags(customer):
-                data = await self._graphql(
-                    _TAGS_ADD, {"id": _gid(customer), "tags": [RESTRICTED_TAG]}
-                )
-                _raise_user_errors(_user_errors(data, "tagsAdd"))
+            if RESTRICTED_TAG not in answers.tags(customer):
+                tagged = {"id": customer["id"], "tags": [RESTRICTED_TAG]}
+                await self._mutate(gql.TAGS_ADD, "tagsAdd", tagged)
                 did = True
             if did:
                 changed.append(cid)
@@ -323,78 +370,14 @@ class ShopifyConnector(ClosingContext):
         """
         changed: list[str] = []
         for cid, customer in (await self._find(subject)).items():
-            if RESTRICTED_TAG in _tags(customer):
-                data = await self._graphql(
-                    _TAGS_REMOVE, {"id": _gid(customer), "tags": [RESTRICTED_TAG]}
-                )
-                _raise_user_errors(_user_errors(data, "tagsRemove"))
+            if RESTRICTED_TAG in answers.tags(customer):
+                variables = {"id": customer["id"], "tags": [RESTRICTED_TAG]}
+                await self._mutate(gql.TAGS_REMOVE, "tagsRemove", variables)
                 changed.append(cid)
         note = "restriction tag removed; marketing consent left unsubscribed"
         return _outcome(
             Capability.LIFT_RESTRICTION, changed, note=note if changed else "not restricted"
         )
-
-    # -- GraphQL -------------------------------------------------------------------------------
-
-    async def _graphql(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-        """Run one mutation; THROTTLED is retried by the HTTP layer, other errors raise.
-
-        Each mutation used here sets a state (erasure requested, unsubscribed, tag present), so
-        sending it twice has the effect of sending it once: the call is idempotent.
-        """
-        response = await self._http.request(
-            "POST",
-            f"{self._api}/graphql.json",
-            json={"query": query, "variables": variables},
-            idempotent=True,
-            inspect=_check_graphql,
-        )
-        return _dict(_dict(decode_json(response, processor=NAME)).get("data"))
-
-
-def _check_graphql(response: httpx.Response) -> None:
-    """Raise for top-level GraphQL ``errors``; THROTTLED becomes a retryable TransientError."""
-    body = _dict(decode_json(response, processor=NAME))
-    errors = body.get("errors")
-    if not errors:
-        if not isinstance(body.get("data"), dict):
-            raise ProtocolError("GraphQL answer without data", processor=NAME, status=200)
-        return
-    items = [_dict(e) for e in errors] if isinstance(errors, list) else [{"message": str(errors)}]
-    codes = {str(_dict(e.get("extensions")).get("code") or "") for e in items}
-    message = "; ".join(str(e.get("message") or "") for e in items)
-    if "THROTTLED" in codes:
-        raise TransientError(
-            message, processor=NAME, status=200, retry_after=_throttle_wait(body), replay_safe=True
-        )
-    if codes & {"ACCESS_DENIED", "UNAUTHORIZED"}:
-        raise AuthError(message, processor=NAME, status=200)
-    raise PermanentError(message or "GraphQL error", processor=NAME, status=200)
-
-
-def _throttle_wait(body: dict[str, Any]) -> float | None:
-    """Seconds until the query's cost is restored, from ``extensions.cost.throttleStatus``."""
-    cost = _dict(_dict(body.get("extensions")).get("cost"))
-    throttle = _dict(cost.get("throttleStatus"))
-    try:
-        needed = float(cost["requestedQueryCost"]) - float(throttle["currentlyAvailable"])
-        wait = needed / float(throttle["restoreRate"])
-    except (KeyError, TypeError, ValueError, ZeroDivisionError):
-        return None
-    return wait if wait > 0 else None
-
-
-def _user_errors(data: dict[str, Any], field: str) -> list[dict[str, Any]]:
-    payload = data.get(field)
-    if not isinstance(payload, dict):
-        raise ProtocolError(f"GraphQL answer lacks {field!r}", processor=NAME, status=200)
-    return [_dict(e) for e in payload.get("userErrors") or []]
-
-
-def _raise_user_errors(errors: list[dict[str, Any]]) -> None:
-    if errors:
-        message = "; ".join(f"{e.get('code') or 'error'}: {e.get('message')}" for e in errors)
-        raise ValidationFailed(message, processor=NAME, status=200)
 
 
 def _outcome(action: Capability, changed: list[str], *, note: str) -> Outcome:
@@ -406,36 +389,3 @@ def _outcome(action: Capability, changed: list[str], *, note: str) -> Outcome:
         note=note,
         refs=tuple(f"customer:{cid}" for cid in changed),
     )
-
-
-def _diff(current: dict[str, Any], wanted: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in wanted.items() if current.get(k) != v}
-
-
-def _gid(customer: dict[str, Any]) -> str:
-    gid = customer.get("admin_graphql_api_id")
-    return str(gid) if gid else f"gid://shopify/Customer/{customer['id']}"
-
-
-def _tags(customer: dict[str, Any]) -> set[str]:
-    tags = customer.get("tags") or ""
-    items = tags if isinstance(tags, list) else str(tags).split(",")
-    return {str(t).strip() for t in items if str(t).strip()}
-
-
-def _redacted(customer: dict[str, Any]) -> bool:
-    """Shopify keeps a redacted customer's id but no contact data or name."""
-    return not any(customer.get(k) for k in ("email", "phone", "first_name", "last_name"))
-
-
-def _digits(value: object) -> str:
-    return "".join(ch for ch in str(value or "") if ch.isdigit())
-
-
-def _dict(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(container: dict[str, Any], key: str) -> list[Any]:
-    value = container.get(key)
-    return value if isinstance(value, list) else []

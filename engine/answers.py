@@ -64,7 +64,10 @@ def _export_results(request_id: str, register: Register) -> list[Any]:
             status = {
                 StepStatus.DONE: "exported" if records else "not_found",
             }.get(step.status, "failed")
-            results.append(SourceResult(recipient=step.recipient, status=status, records=records))
+            note = "; ".join(step.result.get("incomplete", []))
+            results.append(
+                SourceResult(recipient=step.recipient, status=status, records=records, note=note)
+            )
     return results
 
 

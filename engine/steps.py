@@ -250,7 +250,9 @@ async def _call(step: Step, request: Request) -> tuple[Outcome | None, dict[str,
         records = [
             {"category": r.category, "source": r.source, "data": r.data} for r in data.records
         ]
-        return None, {"count": len(records), "records": records}
+        # what the processor could not give (e.g. orders older than its token may read)
+        incomplete = list(data.incomplete)
+        return None, {"count": len(records), "records": records, "incomplete": incomplete}
     if step.action == "rectify":
         changes: Changes = request.details.get("changes", {})
         outcome = await connector.rectify(subject, changes)

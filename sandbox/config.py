@@ -5,6 +5,10 @@ deletion job that completes "later") are *nominal* seconds. ``time_scale`` says 
 seconds one nominal second lasts, the same convention as the connectors' client-side limiters:
 ``time_scale=0.01`` runs every window, bucket and job a hundred times faster, so a benchmark can
 compress time on both sides at once. Added latency from fault injection is real time.
+
+The calendar is separate: ``wall_clock`` says what day and time it is for the emulator, which
+decides which API versions a processor still serves and how old an order is. It defaults to
+the real date and time; tests set a fixed moment.
 """
 
 from __future__ import annotations
@@ -12,11 +16,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from sandbox.faults import FaultConfig
 
 #: A source of real seconds, monotonic; tests inject a fake one.
 Clock = Callable[[], float]
+#: The emulator's date and time of day, timezone-aware.
+WallClock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The real date and time, in UTC."""
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -31,6 +43,8 @@ class EmulatorConfig:
     rate_limits: bool = True
     """``False`` turns the processor's rate limits off (faults still apply)."""
     clock: Clock = time.monotonic
+    wall_clock: WallClock = utc_now
+    """The date and time of day (API version support, the age of orders)."""
 
     def __post_init__(self) -> None:
         if self.time_scale <= 0:

@@ -22,11 +22,24 @@ from faker import Faker
 from sandbox.catalog import DOMAINS, METRICS, PRODUCTS, REFERENCE_TIME, SUBJECTS, USER_AGENTS
 from sandbox.klaviyo_state import CROCKFORD, Event, Profile
 from sandbox.mailchimp_state import Member, subscriber_hash
-from sandbox.shopify_model import Address, Consent, Customer, LineItem, Order
+from sandbox.shopify_model import (
+    Address,
+    Consent,
+    Customer,
+    Fulfillment,
+    LineItem,
+    Order,
+    ShippingLine,
+    Tracking,
+)
 
 COUNTRIES = {"de_AT": ("Austria", "AT", "+43"), "de_DE": ("Germany", "DE", "+49"),
               "en_US": ("United States", "US", "+1")}  # fmt: skip
 LOCALE_WEIGHTS = (("de_AT", 0.4), ("de_DE", 0.35), ("en_US", 0.25))
+#: Payment gateways and carriers an order is given, picked by its id (not by the seeded RNG, so
+#: that adding them left every other seeded value as it was).
+GATEWAYS = ("shopify_payments", "paypal", "Cash on Delivery (COD)")
+CARRIERS = ("Österreichische Post", "DHL Express", "UPS")
 _UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "Ä": "Ae", "Ö": "Oe",
                           "Ü": "Ue"})  # fmt: skip
 
@@ -52,6 +65,21 @@ class Person:
     email: str
     phone: str | None
     place: Place
+
+
+def _logistics(order: Order) -> None:
+    """Payment gateway, shipping line and, once closed, a tracked fulfilment, by order id."""
+    order.gateways = [GATEWAYS[order.id % len(GATEWAYS)]]
+    order.shipping_lines = [
+        ShippingLine(order.id + 1, "Standard", "STANDARD", order.shipping_price)
+    ]
+    if order.closed_at is not None:
+        carrier = CARRIERS[order.number % len(CARRIERS)]
+        number = f"1Z{order.id % 10**10:010d}AT"
+        url = f"https://tracking.example.com/{number}"
+        order.fulfillments = [
+            Fulfillment(order.id + 2, order.closed_at, tracking=[Tracking(carrier, number, url)])
+        ]
 
 
 def crockford(number: int, length: int) -> str:
@@ -222,6 +250,7 @@ class RecordBuilder:
             fulfillment_status="fulfilled" if closed else None,
             closed_at=closed, cancelled_at=cancelled,
         )  # fmt: skip
+        _logistics(order)
         self.orders.append(order)
         return order
 

@@ -4,7 +4,8 @@ The same ``seed`` always gives the same data (people are fabricated by
 :mod:`sandbox.people` from seeded Faker pools and a seeded RNG); 2,000 customers take well
 under a second. Timestamps count back from a fixed :data:`REFERENCE_TIME`, not from today.
 Every address uses the reserved ``example.*`` domains, so nothing here can reach a real
-mailbox. People appear in some systems and not others, and now and then with a different
+mailbox. Shopify orders carry a payment gateway and a shipping line, and closed ones a tracked
+fulfilment. People appear in some systems and not others, and now and then with a different
 letter case per system, as in real shops.
 
 The personas (:data:`~sandbox.personas.PERSONAS`, re-exported here) have the same ids,
@@ -13,6 +14,8 @@ them:
 
 - :data:`MARIA` — in all three systems: Shopify with 2 addresses and 3 orders (one still open)
   and e-mail marketing subscribed; Klaviyo in 2 lists with 32 events; Mailchimp subscribed.
+  Her orders date from 2024 and 2025, older than 60 days on any date the emulator serves a
+  supported API version, so only a token with ``read_all_orders`` sees them (as Jonas's).
 - :data:`JONAS` — in all three, with a different letter case of his address in each.
 - :data:`NEWSLETTER_ONLY` — Klaviyo and Mailchimp only.
 - :data:`SHOP_ONLY` — Shopify only, without orders.

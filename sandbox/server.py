@@ -24,7 +24,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
-from sandbox.config import Clock, EmulatorConfig
+from sandbox.config import Clock, EmulatorConfig, WallClock, utc_now
 from sandbox.credentials import (
     DEFAULT_PORT_BASE,
     KLAVIYO_API_KEY,
@@ -73,11 +73,13 @@ class Sandbox:
         klaviyo_limits: KlaviyoLimits | None = None,
         mailchimp_limits: MailchimpLimits | None = None,
         clock: Clock = time.monotonic,
+        wall_clock: WallClock = utc_now,
     ) -> Sandbox:
         """Seed the data and configure the emulators.
 
         ``faults`` is one :class:`FaultConfig` for all three emulators or a mapping from
-        ``"shopify"``, ``"klaviyo"``, ``"mailchimp"`` to each one's own.
+        ``"shopify"``, ``"klaviyo"``, ``"mailchimp"`` to each one's own. ``wall_clock`` is
+        the emulators' date and time of day (which API versions are served, how old an order is).
         """
         per_emulator = _faults_by_emulator(faults)
         configs = {
@@ -87,6 +89,7 @@ class Sandbox:
                 faults=per_emulator[name],
                 rate_limits=rate_limits,
                 clock=clock,
+                wall_clock=wall_clock,
             )
             for name in EMULATORS
         }

@@ -1,8 +1,9 @@
 """The Shopify emulator's records and their REST representations.
 
-Customers with addresses and marketing consent, orders with line items and the personal fields
-Shopify copies into them (e-mail, phone, browser IP, client details, billing and shipping
-address, note), and pending erasures; :func:`customer_document` and :func:`order_document`
+Customers with addresses and marketing consent, orders with line items, payment gateways,
+shipping lines, fulfilments with tracking, and the personal fields Shopify copies into them
+(e-mail, phone, browser IP, client details, billing and shipping address, note), and pending
+erasures; :func:`customer_document` and :func:`order_document`
 render them as the REST API does.
 """
 
@@ -107,6 +108,36 @@ class LineItem:
 
 
 @dataclass
+class ShippingLine:
+    """How an order was shipped and what shipping cost."""
+
+    id: int
+    title: str
+    code: str
+    price: Decimal
+    source: str = "shopify"
+
+
+@dataclass
+class Tracking:
+    """A parcel's carrier and tracking number."""
+
+    company: str
+    number: str
+    url: str | None = None
+
+
+@dataclass
+class Fulfillment:
+    """One shipment of an order's items."""
+
+    id: int
+    created_at: datetime
+    status: str = "success"
+    tracking: list[Tracking] = field(default_factory=list)
+
+
+@dataclass
 class Order:
     """An order; ``redacted`` once its customer's erasure has completed."""
 
@@ -130,6 +161,9 @@ class Order:
     closed_at: datetime | None = None
     cancelled_at: datetime | None = None
     tags: list[str] = field(default_factory=list)
+    gateways: list[str] = field(default_factory=lambda: ["shopify_payments"])
+    shipping_lines: list[ShippingLine] = field(default_factory=list)
+    fulfillments: list[Fulfillment] = field(default_factory=list)
     redacted: bool = False
 
     @property
@@ -295,6 +329,30 @@ def order_document(order: Order, customer: Customer | None) -> dict[str, Any]:
                 "variant_id": li.variant_id,
             }
             for li in order.line_items
+        ],
+        "payment_gateway_names": list(order.gateways),
+        "shipping_lines": [
+            {
+                "id": line.id,
+                "title": line.title,
+                "code": line.code,
+                "source": line.source,
+                "price": str(line.price),
+            }
+            for line in order.shipping_lines
+        ],
+        "fulfillments": [
+            {
+                "id": f.id,
+                "order_id": order.id,
+                "status": f.status,
+                "created_at": iso(f.created_at),
+                "tracking_company": f.tracking[0].company if f.tracking else None,
+                "tracking_number": f.tracking[0].number if f.tracking else None,
+                "tracking_numbers": [t.number for t in f.tracking],
+                "tracking_urls": [t.url for t in f.tracking if t.url],
+            }
+            for f in order.fulfillments
         ],
     }
 

@@ -20,7 +20,9 @@ from typing import Any
 
 from sandbox.calllog import CallLog
 from sandbox.config import EmulatorConfig
+from sandbox.credentials import SHOPIFY_SCOPES, SHOPIFY_TOKEN
 from sandbox.jobs import DeferredJobs
+from sandbox.shopify_access import check_scopes
 from sandbox.shopify_model import (
     Address,
     Consent,
@@ -68,6 +70,8 @@ class ShopifyState:
         self.orders: dict[int, Order] = {}
         self._orders_of: dict[int, list[int]] = {}
         self.erasures: dict[int, Erasure] = {}
+        #: Access tokens the shop accepts and the scopes each carries.
+        self.tokens: dict[str, frozenset[str]] = {SHOPIFY_TOKEN: SHOPIFY_SCOPES}
         for order in orders:
             self.add_order(order)
         self._next_id = 9_000_000_000_000
@@ -84,6 +88,14 @@ class ShopifyState:
             self.orders[order.id] = order
             if order.customer_id is not None:
                 self._orders_of.setdefault(order.customer_id, []).append(order.id)
+
+    def grant(self, token: str, scopes: Iterable[str]) -> None:
+        """Accept ``token`` with exactly ``scopes``, as for another app installed on the shop.
+
+        Raises ``ValueError`` for a scope handle Shopify does not know.
+        """
+        with self.lock:
+            self.tokens[token] = check_scopes(frozenset(scopes))
 
     def settle(self) -> None:
         """Complete the erasures whose time has come."""
@@ -193,6 +205,26 @@ class ShopifyState:
             customer.addresses.append(target)
         for key in fields & item.keys():
             setattr(target, key, item[key])
+
+    def update_address(
+        self, customer_id: int, address_id: int, changes: dict[str, Any], *, make_default: bool
+    ) -> Address | None:
+        """Change one of a customer's addresses in place; ``None`` if either is unknown."""
+        with self.lock:
+            customer = self.get(customer_id)
+            target = (
+                next((a for a in customer.addresses if a.id == address_id), None)
+                if customer
+                else None
+            )
+            if customer is None or target is None:
+                return None
+            self._update_address(customer, {**changes, "id": address_id})
+            if make_default:
+                for address in customer.addresses:
+                    address.default = address is target
+            customer.updated_at = now_utc()
+            return target
 
     def delete(self, customer_id: int) -> bool | None:
         """Delete a customer: ``True`` done, ``None`` unknown; orders forbid it.

@@ -167,7 +167,8 @@ class TestRegistry:
 
         def handler(request: httpx.Request) -> httpx.Response:
             seen.append(request)
-            return httpx.Response(200, json={"customers": []})
+            empty = {"nodes": [], "pageInfo": {"hasNextPage": False, "endCursor": None}}
+            return httpx.Response(200, json={"data": {"customers": empty}})
 
         settings = Settings(shopify_url="https://shop.test", shopify_token="shpat_from_settings")
         async with build_connector(

@@ -17,6 +17,7 @@ import pytest
 from sqlmodel import select
 
 from connectors.shopify import ShopifyConnector
+from connectors.shopify_graphql import Query
 from dsar.enums import RequestKind, RequestStatus, StepStatus
 from dsar.models import AuditEvent, Step
 from dsar.store import session_scope
@@ -141,7 +142,7 @@ def _malform_first_erasure_answer(monkeypatch: pytest.MonkeyPatch, injector: Arm
     original = ShopifyConnector._graphql
     shots = [FaultKind.MALFORMED]
 
-    async def graphql(self: ShopifyConnector, query: str, variables: dict[str, Any]) -> Any:
+    async def graphql(self: ShopifyConnector, query: Query, variables: dict[str, Any]) -> Any:
         if "customerRequestDataErasure" in query and shots:
             injector.armed.append(shots.pop())
         return await original(self, query, variables)

@@ -73,6 +73,24 @@ class TestAccess:
         assert {s.recipient for s in steps_} == {"shopify", "klaviyo", "newsletter"}
         assert all("records" not in s.result for s in steps_)  # copies left the database
 
+    def test_a_token_without_read_all_orders_is_named_in_the_report(
+        self, engine_env: Inbox, sandbox: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Without ``read_all_orders`` Shopify shows 60 days of orders: the report says so
+        instead of passing an incomplete copy off as complete."""
+        limited = "shpat_limited_0000000000000000"
+        scopes = ("read_customers", "write_customers", "read_orders", "write_customer_data_erasure")
+        sandbox.sandbox.shopify.grant(limited, scopes)
+        monkeypatch.setenv("DSAR_SHOPIFY_TOKEN", limited)
+        get_settings.cache_clear()
+        request_id = submit(RequestKind.ACCESS, MARIA_EMAIL)
+        assert run(request_id) == "completed"
+        with session_scope() as session:
+            export = session.exec(select(Export).where(Export.request_id == request_id)).one()
+        with zipfile.ZipFile(export.path) as package:
+            report = package.read("report.html").decode()
+        assert "lacks the read_all_orders scope" in report
+
 
 class TestErasure:
     def test_erasure_keeps_order_records_and_notifies_recipients_without_api(

@@ -65,11 +65,11 @@ def shape(schema: GraphQLSchema) -> dict[str, Any]:
             continue
         fields: dict[str, Any] = {}
         if is_object_type(kind) or is_interface_type(kind):
-            for field_name, field in kind.fields.items():  # type: ignore[union-attr]
+            for field_name, field in kind.fields.items():
                 args = {a: str(arg.type) for a, arg in field.args.items()}
                 fields[field_name] = (str(field.type), args, field.deprecation_reason is not None)
         elif is_input_object_type(kind):
-            for field_name, field in kind.fields.items():  # type: ignore[union-attr]
+            for field_name, field in kind.fields.items():
                 fields[field_name] = (str(field.type), field.deprecation_reason is not None)
         result[name] = (type(kind).__name__, fields)
     return result
@@ -77,7 +77,9 @@ def shape(schema: GraphQLSchema) -> dict[str, Any]:
 
 def extract(version: str, source: Path, target: Path) -> Path:
     """Write ``admin_<version>.graphql.gz`` and check it against its source; its path."""
-    raw = json.loads(gzip.decompress((source / f"admin_{version}.introspection.json.gz").read_bytes()))
+    raw = json.loads(
+        gzip.decompress((source / f"admin_{version}.introspection.json.gz").read_bytes())
+    )
     full = build_client_schema(raw["data"])
     bare = build_client_schema(strip_prose(raw["data"]))
     header = (
