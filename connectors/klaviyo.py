@@ -9,6 +9,8 @@ Art. 7(1) asks the controller to keep; lifting removes the suppression.
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
@@ -27,6 +29,8 @@ from connectors.base import (
 from connectors.errors import ProtocolError, Unsupported
 from connectors.http import ProcessorClient, RetryPolicy
 from connectors.ratelimit import FixedWindows, RateLimiter
+from connectors.versions import KLAVIYO_REVISION, check_window, klaviyo_window
+from dsar.logging import get_logger
 
 NAME = "klaviyo"
 JSONAPI = "application/vnd.api+json"
@@ -34,6 +38,12 @@ DELETION = "klaviyo-deletion:"
 SUPPRESSION = "klaviyo-suppression:"
 UNSUPPRESSION = "klaviyo-unsuppression:"
 PAGE_SIZE = 100
+_PHONE_SEPARATORS = re.compile(r"[\s().\-/]")
+_E164 = re.compile(r"\+[1-9]\d{7,14}")
+#: The first revision whose ``GET /api/events`` takes ``page[size]``; older ones page by 200.
+EVENTS_PAGE_SIZE_SINCE = "2026-01-15"
+
+log = get_logger("connectors.klaviyo")
 _MAX_PAGES = 10_000
 
 #: Canonical change fields → (attribute, location sub-field or None).
@@ -55,6 +65,15 @@ _JOB_DONE = {"complete", "completed"}
 _WITH_SUBSCRIPTIONS = {"additional-fields[profile]": "subscriptions"}
 
 
+def e164(phone: str) -> str | None:
+    """``phone`` in E.164 (``+4366412345678``), the only form Klaviyo stores and matches, or
+    ``None`` when it carries no country code (a national number names no one unambiguously)."""
+    compact = _PHONE_SEPARATORS.sub("", phone.strip())
+    if compact.startswith("00"):
+        compact = "+" + compact[2:]
+    return compact if _E164.fullmatch(compact) else None
+
+
 class KlaviyoConnector(ClosingContext):
     """Data-subject operations on one Klaviyo account (private API key, pinned revision)."""
 
@@ -65,12 +84,23 @@ class KlaviyoConnector(ClosingContext):
         self,
         base_url: str,
         api_key: str,
-        revision: str = "2024-10-15",
+        revision: str = KLAVIYO_REVISION,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         rate: RateLimiter | None = None,
         retry: RetryPolicy | None = None,
+        today: date | None = None,
     ) -> None:
+        """Refuses a ``revision`` Klaviyo has retired (naming ``DSAR_KLAVIYO_REVISION``) and
+        warns within 60 days of its retirement."""
+        warning = check_window(
+            klaviyo_window(revision),
+            setting="DSAR_KLAVIYO_REVISION",
+            today=today or datetime.now(UTC).date(),
+        )
+        if warning is not None:
+            log.warning("api_version_ending", processor=NAME, detail=warning)
+        self._revision = revision
         self._http = ProcessorClient.create(
             processor=NAME,
             base_url=base_url.rstrip("/"),
@@ -152,7 +182,10 @@ class KlaviyoConnector(ClosingContext):
                 if str(_attrs(profile).get("email") or "").lower() == email.lower():
                     found.setdefault(profile["id"], profile)
         for phone in subject.phones:
-            for profile in await self._filter("phone_number", phone):
+            number = e164(phone)
+            if number is None:
+                continue  # Klaviyo holds E.164 only and matches it exactly: nothing to ask
+            for profile in await self._filter("phone_number", number):
                 found.setdefault(profile["id"], profile)
         return found
 
@@ -170,9 +203,10 @@ class KlaviyoConnector(ClosingContext):
             records.append(Record("profile", NAME, _flat(profile)))
             lists = await self._pages(f"/api/profiles/{pid}/lists", {})
             records.extend(Record("list_memberships", NAME, _flat(item)) for item in lists)
-            events = await self._pages(
-                "/api/events", {"filter": f'equals(profile_id,"{pid}")', "page[size]": PAGE_SIZE}
-            )
+            query: dict[str, Any] = {"filter": f'equals(profile_id,"{pid}")'}
+            if self._revision >= EVENTS_PAGE_SIZE_SINCE:  # the revision defines page[size]
+                query["page[size]"] = PAGE_SIZE
+            events = await self._pages("/api/events", query)
             records.extend(Record("events", NAME, _flat(item)) for item in events)
         return SubjectData(processor=NAME, records=tuple(records))
 
@@ -220,7 +254,11 @@ class KlaviyoConnector(ClosingContext):
             body = {
                 "data": {
                     "type": "data-privacy-deletion-job",
-                    "attributes": {"profile": {"data": {"type": "profile", "id": pid}}},
+                    "attributes": {
+                        # the contract requires ``attributes`` on the profile, even when the
+                        # id alone names it (and only one identifier may be given)
+                        "profile": {"data": {"type": "profile", "id": pid, "attributes": {}}}
+                    },
                 }
             }
             await self._write("POST", "/api/data-privacy-deletion-jobs", body)

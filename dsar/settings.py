@@ -71,7 +71,8 @@ class Settings(BaseSettings):
     shopify_app_secret: SecretStr = SecretStr(SANDBOX_SHOPIFY_APP_SECRET)
     klaviyo_url: str = f"http://127.0.0.1:{SANDBOX_PORT_BASE + 1}"
     klaviyo_api_key: SecretStr = SecretStr(SANDBOX_KLAVIYO_API_KEY)
-    klaviyo_revision: str = "2024-10-15"
+    #: The Klaviyo revision the connector sends: connectors.versions.KLAVIYO_REVISION.
+    klaviyo_revision: str = "2026-07-15"
     mailchimp_url: str = f"http://127.0.0.1:{SANDBOX_PORT_BASE + 2}"
     mailchimp_api_key: SecretStr = SecretStr(SANDBOX_MAILCHIMP_API_KEY)
     mailchimp_list_id: str = SANDBOX_MAILCHIMP_LIST_ID

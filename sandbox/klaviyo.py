@@ -1,4 +1,4 @@
-"""The Klaviyo API emulator (JSON:API, revision 2024-10-15).
+"""The Klaviyo API emulator (JSON:API, revisions within Klaviyo's two-year support window).
 
 Every request needs ``Authorization: Klaviyo-API-Key <key>`` (else 401) and a ``revision``
 header (else 400). Routes: ``/api/profiles`` (filter, sort, sparse fields, cursor pages),
@@ -16,9 +16,7 @@ endpoint (:class:`~sandbox.ratelimit.FixedWindows`); answers carry ``RateLimit-L
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from http import HTTPStatus
 from typing import Any
 
 from starlette.applications import Starlette
@@ -27,7 +25,7 @@ from starlette.responses import Response
 
 from sandbox.config import EmulatorConfig
 from sandbox.credentials import KLAVIYO_API_KEY
-from sandbox.emulator import Emulator, InvalidBody, json_object, json_response, whole_seconds
+from sandbox.emulator import Emulator, InvalidBody, json_object, json_response
 from sandbox.faults import FaultInjector
 from sandbox.klaviyo_documents import (
     JSONAPI,
@@ -55,11 +53,14 @@ from sandbox.klaviyo_state import (
     Profile,
     iso,
 )
+from sandbox.klaviyo_vendor import (
+    EVENTS_PAGE_SIZE_SINCE,
+    KlaviyoVendor,
+)
 from sandbox.ratelimit import FixedWindows, KlaviyoLimits, Limiter, NoLimit
 
-__all__ = ["KlaviyoState", "KlaviyoVendor", "create_klaviyo_app"]
+__all__ = ["KlaviyoState", "create_klaviyo_app"]
 
-_REVISION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.pre)?$")
 _IDENTIFIERS = ("equals", "any")
 _DATES = ("greater-than", "greater-or-equal", "less-than", "less-or-equal")
 PROFILE_FILTERS = {
@@ -83,70 +84,6 @@ UNSUBSCRIBE = "profile-subscription-bulk-delete-job"
 DELETION = "data-privacy-deletion-job"
 
 
-class KlaviyoVendor:
-    """Klaviyo's key header, ``revision`` header and JSON:API errors."""
-
-    def __init__(self, *, api_key: str) -> None:
-        self.api_key = api_key
-
-    def authenticate(self, request: Request) -> tuple[Response | None, str]:
-        """401 without the right private key; 400 without a valid ``revision``."""
-        header = request.headers.get("authorization")
-        if not header:
-            return error(
-                401,
-                "not_authenticated",
-                "Authentication credentials were not provided.",
-                "Missing or invalid private key.",
-            ), ""
-        if header != f"Klaviyo-API-Key {self.api_key}":
-            return error(
-                401,
-                "authentication_failed",
-                "Incorrect authentication credentials.",
-                "Incorrect authentication credentials.",
-            ), ""
-        revision = request.headers.get("revision")
-        if not revision or not _REVISION.match(revision.strip()):
-            detail = "Missing or invalid revision header (expected e.g. 2024-10-15)."
-            return invalid(detail, parameter="revision"), ""
-        return None, self.api_key
-
-    def limit_key(self, method: str, template: str, account: str) -> str:
-        """Klaviyo counts per account and endpoint."""
-        return f"{method} {template}"
-
-    def server_error(self, status: int) -> Response:
-        """A 5xx JSON:API error."""
-        phrase = HTTPStatus(status).phrase
-        return error(status, "error", f"{phrase}.", "A server error occurred.")
-
-    def throttled(self, retry_after: float, headers: dict[str, str]) -> Response:
-        """429 ``throttled`` with ``Retry-After`` in whole seconds."""
-        seconds = whole_seconds(retry_after)
-        unit = "second" if seconds == "1" else "seconds"
-        return error(
-            429,
-            "throttled",
-            "Request was throttled.",
-            f"Request was throttled. Expected available in {seconds} {unit}.",
-            headers={**headers, "Retry-After": seconds},
-        )
-
-    def not_found(self, path: str) -> Response:
-        """404 for an unknown path."""
-        return not_found("The requested resource could not be found.")
-
-    def method_not_allowed(self, path: str) -> Response:
-        """405 for a known path with the wrong method."""
-        return error(
-            405,
-            "method_not_allowed",
-            "Method not allowed.",
-            "Method not allowed for this endpoint.",
-        )
-
-
 def create_klaviyo_app(
     state: KlaviyoState,
     config: EmulatorConfig | None = None,
@@ -162,7 +99,7 @@ def create_klaviyo_app(
     if config.rate_limits:
         limiter = FixedWindows(limits=limits or KlaviyoLimits(), config=config)
     emulator = Emulator(
-        vendor=KlaviyoVendor(api_key=api_key),
+        vendor=KlaviyoVendor(api_key=api_key, today=lambda: config.wall_clock().date()),
         config=config,
         calls=state.calls,
         injector=injector or FaultInjector(config.faults),
@@ -248,6 +185,12 @@ def create_klaviyo_app(
         return document([list_json(request, k) for k in page], links)
 
     async def events(request: Request) -> Response:
+        revision = request.headers.get("revision", "").strip()
+        if "page[size]" in request.query_params and revision < EVENTS_PAGE_SIZE_SINCE:
+            return invalid(
+                f"'page[size]' is not a valid parameter for revision {revision}.",
+                parameter="page[size]",
+            )
         try:
             conditions = parse_filter(request.query_params.get("filter"), EVENT_FILTERS)
             include = _include(request, {"metric"})
@@ -291,6 +234,11 @@ def create_klaviyo_app(
         subject = _dig(data, "attributes", "profile", "data")
         if not isinstance(subject, dict):
             return invalid("A profile is required.", pointer="/data/attributes/profile")
+        if not isinstance(subject.get("attributes"), dict):  # required by the contract
+            return invalid(
+                "'attributes' is a required property",
+                pointer="/data/attributes/profile/data/attributes",
+            )
         attributes = subject.get("attributes") or {}
         given = {
             "id": subject.get("id")

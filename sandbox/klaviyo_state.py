@@ -27,6 +27,7 @@ from typing import Any
 from sandbox.calllog import CallLog
 from sandbox.config import EmulatorConfig
 from sandbox.jobs import DeferredJobs
+from sandbox.klaviyo_match import matches_all
 from sandbox.klaviyo_query import Condition
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -50,11 +51,6 @@ def now_utc() -> datetime:
 def iso(moment: datetime | None) -> str | None:
     """Klaviyo's timestamp format."""
     return moment.isoformat(timespec="seconds") if moment else None
-
-
-def digits(phone: str | None) -> str:
-    """A phone number's digits, to match numbers written differently."""
-    return re.sub(r"\D", "", phone or "")
 
 
 def ulid_like(rng: random.Random) -> str:
@@ -223,7 +219,9 @@ class KlaviyoState:
         """Every profile meeting all conditions, by id."""
         self.settle()
         with self.lock:
-            found = [p for p in self.profiles.values() if _all(conditions, _profile_field, p)]
+            found = [
+                p for p in self.profiles.values() if matches_all(conditions, _profile_field, p)
+            ]
         return sorted(found, key=lambda p: p.id)
 
     def events_where(self, conditions: list[Condition]) -> list[Event]:
@@ -237,7 +235,7 @@ class KlaviyoState:
                 pool = [self.events[i] for i in self._events_of.get(str(profile_ids[0]), [])]
             else:
                 pool = list(self.events.values())
-            found = [e for e in pool if _all(conditions, _event_field, e)]
+            found = [e for e in pool if matches_all(conditions, _event_field, e)]
         return sorted(found, key=lambda e: (iso(e.datetime) or "", e.id))
 
     def lists_of(self, profile: Profile) -> list[KList]:
@@ -380,41 +378,3 @@ def _event_field(event: Event, name: str) -> Any:
     if name in ("datetime", "timestamp"):
         return event.datetime
     return getattr(event, name, None)
-
-
-def _all(conditions: list[Condition], getter: Any, item: Any) -> bool:
-    return all(_test(getter(item, c.field), c) for c in conditions)
-
-
-def _same(actual: Any, wanted: Any, name: str) -> bool:
-    if actual is None or wanted is None:
-        return actual is wanted
-    if name == "email":
-        return str(actual).lower() == str(wanted).lower()
-    if name == "phone_number":
-        return bool(digits(str(wanted))) and digits(str(actual)) == digits(str(wanted))
-    return str(actual) == str(wanted)
-
-
-def _moment(value: Any) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _test(actual: Any, cond: Condition) -> bool:
-    if cond.op == "equals":
-        return _same(actual, cond.value, cond.field)
-    if cond.op == "any":
-        return any(_same(actual, v, cond.field) for v in cond.value)
-    wanted = _moment(cond.value)
-    if not isinstance(actual, datetime) or wanted is None:
-        return False
-    return {
-        "greater-than": actual > wanted,
-        "greater-or-equal": actual >= wanted,
-        "less-than": actual < wanted,
-        "less-or-equal": actual <= wanted,
-    }[cond.op]

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 
 import httpx
 import pytest
 import respx
+import structlog.testing
 
 from connectors.base import Subject
 from connectors.errors import AuthError, ProtocolError, TransientError, ValidationFailed
 from connectors.http import RetryPolicy
-from connectors.klaviyo import JSONAPI, KlaviyoConnector
+from connectors.klaviyo import JSONAPI, KlaviyoConnector, e164
 from connectors.ratelimit import Unlimited
+from connectors.versions import UnsupportedVersion
 from tests.connectors.fakes import FakeTime
 
 pytestmark = pytest.mark.anyio
@@ -70,7 +73,7 @@ class TestLocate:
         request = route.calls.last.request
         assert request.url.params["filter"] == f'equals(email,"{EMAIL}")'
         assert request.headers["Authorization"] == f"Klaviyo-API-Key {KEY}"
-        assert request.headers["revision"] == "2024-10-15"
+        assert request.headers["revision"] == "2026-07-15"
         assert request.headers["Accept"] == JSONAPI
 
     async def test_falls_back_to_lower_case(
@@ -234,7 +237,9 @@ class TestErase:
         assert body_of(job) == {
             "data": {
                 "type": "data-privacy-deletion-job",
-                "attributes": {"profile": {"data": {"type": "profile", "id": PID}}},
+                "attributes": {
+                    "profile": {"data": {"type": "profile", "id": PID, "attributes": {}}}
+                },
             }
         }
         assert job.calls.last.request.headers["Content-Type"] == JSONAPI
@@ -386,3 +391,75 @@ class TestErrors:
         )
         with pytest.raises(ProtocolError):
             await klaviyo.locate(SUBJECT)
+
+
+class TestRevision:
+    def test_a_retired_revision_is_refused_naming_the_setting(self) -> None:
+        """Klaviyo retired 2024-10-15 on 2026-10-15: the connector will not speak it."""
+        with pytest.raises(UnsupportedVersion, match="DSAR_KLAVIYO_REVISION=2024-10-15"):
+            KlaviyoConnector(BASE, KEY, "2024-10-15", today=date(2026, 12, 4))
+
+    def test_a_revision_near_its_end_is_used_with_a_warning(self) -> None:
+        with structlog.testing.capture_logs() as logs:
+            KlaviyoConnector(BASE, KEY, "2024-12-15", today=date(2026, 11, 20))
+        (warning,) = [entry for entry in logs if entry["event"] == "api_version_ending"]
+        assert warning["log_level"] == "warning"
+        assert "ends on 2026-12-15" in warning["detail"]
+
+    @pytest.mark.parametrize(("revision", "sized"), [("2025-10-15", False), ("2026-07-15", True)])
+    async def test_events_are_paged_as_the_revision_allows(
+        self,
+        router: respx.Router,
+        transport: httpx.AsyncBaseTransport,
+        policy: RetryPolicy,
+        revision: str,
+        sized: bool,
+    ) -> None:
+        """``page[size]`` exists on GET /api/events only from 2026-01-15 on."""
+        connector = KlaviyoConnector(
+            BASE,
+            KEY,
+            revision,
+            transport=transport,
+            rate=Unlimited(),
+            retry=policy,
+            today=date(2026, 12, 4),
+        )
+        profiles_return(router, profile())
+        router.get(f"{BASE}/api/profiles/{PID}/lists").mock(
+            return_value=httpx.Response(200, json={"data": [], "links": {"next": None}})
+        )
+        events = router.get(f"{BASE}/api/events").mock(
+            return_value=httpx.Response(200, json={"data": [], "links": {"next": None}})
+        )
+        async with connector:
+            await connector.export(Subject(emails=(EMAIL,)))
+        assert ("page[size]" in events.calls[0].request.url.params) is sized
+
+
+class TestPhoneNumbers:
+    @pytest.mark.parametrize(
+        ("written", "e164_form"),
+        [
+            ("+43 660 123 45 67", "+436601234567"),
+            ("0043 (660) 1234567", "+436601234567"),
+            ("+1-212-555-0100", "+12125550100"),
+            ("0660 1234567", None),  # national: names no country
+            ("+43 66", None),  # too short to be a number
+        ],
+    )
+    def test_a_number_is_asked_for_in_e164_or_not_at_all(
+        self, written: str, e164_form: str | None
+    ) -> None:
+        assert e164(written) == e164_form
+
+    async def test_the_lookup_sends_the_e164_form(
+        self, router: respx.Router, klaviyo: KlaviyoConnector
+    ) -> None:
+        route = router.get(f"{BASE}/api/profiles").mock(
+            return_value=httpx.Response(200, json={"data": [], "links": {"next": None}})
+        )
+        await klaviyo.locate(Subject(phones=("+43 660 123 45 67", "0660 1234567")))
+        assert [c.request.url.params["filter"] for c in route.calls] == [
+            'equals(phone_number,"+436601234567")'
+        ]

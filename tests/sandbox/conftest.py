@@ -13,11 +13,11 @@ from sandbox import KLAVIYO_API_KEY, MAILCHIMP_API_KEY, SHOPIFY_TOKEN, Sandbox
 SHOPIFY_HEADERS = {"X-Shopify-Access-Token": SHOPIFY_TOKEN}
 KLAVIYO_HEADERS = {
     "Authorization": f"Klaviyo-API-Key {KLAVIYO_API_KEY}",
-    "revision": "2024-10-15",
+    "revision": "2026-07-15",
     "Accept": "application/vnd.api+json",
 }
 MAILCHIMP_AUTH = ("anystring", MAILCHIMP_API_KEY)
-SHOP = "/admin/api/2025-07"
+SHOP = "/admin/api/2026-10"
 
 
 class FakeClock:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
 import pytest
 
 from sandbox import JONAS, KLAVIYO_API_KEY, MARIA, NEWSLETTER_ONLY, KlaviyoLimits, Sandbox, Tier
+from sandbox.klaviyo_vendor import revision_problem
 from tests.sandbox.conftest import KLAVIYO_HEADERS, FakeClock, client
 
 pytestmark = pytest.mark.anyio
@@ -66,6 +68,48 @@ class TestHeaders:
             (error,) = response.json()["errors"]
             assert {"id", "code", "title", "detail", "source"} <= error.keys()
 
+    async def test_a_retired_revision_is_refused_with_klaviyos_error(self) -> None:
+        """Klaviyo retires a revision two years after its release: 2024-10-15 on 2026-10-15."""
+        box = Sandbox.create(customers=5, wall_clock=lambda: datetime(2026, 12, 4, tzinfo=UTC))
+        headers = {**KLAVIYO_HEADERS, "revision": "2024-10-15"}
+        async with client(box.klaviyo_app, "http://klaviyo.test", headers=headers) as old:
+            response = await old.get("/api/profiles")
+        assert response.status_code == 400
+        (error,) = response.json()["errors"]
+        assert error["code"] == "invalid"
+        assert error["source"] == {"parameter": "revision"}
+        assert "retired on 2026-10-15" in error["detail"]
+
+    @pytest.mark.parametrize(
+        ("revision", "served"),
+        [
+            ("2024-11-15", False),  # retired on 2026-11-15
+            ("2024-12-15", True),  # retired only on 2026-12-15
+            ("2026-07-15", True),  # the newest contract on file
+            ("2026-10-15", True),  # newer than the newest on file: served as that one
+            ("2027-01-15", False),  # not released yet
+        ],
+    )
+    def test_a_revision_is_served_from_its_release_for_two_years(
+        self, revision: str, served: bool
+    ) -> None:
+        problem = revision_problem(revision, date(2026, 12, 4))
+        assert (problem is None) is served
+
+    async def test_events_page_size_is_refused_for_a_revision_that_lacks_it(
+        self, sandbox: Sandbox
+    ) -> None:
+        """``page[size]`` on GET /api/events exists from revision 2026-01-15 on."""
+        headers = {**KLAVIYO_HEADERS, "revision": "2025-10-15"}
+        async with client(sandbox.klaviyo_app, "http://klaviyo.test", headers=headers) as old:
+            refused = await old.get("/api/events", params={"page[size]": "50"})
+            plain = await old.get("/api/events")
+        assert refused.status_code == 400
+        assert refused.json()["errors"][0]["source"] == {"parameter": "page[size]"}
+        assert plain.status_code == 200
+        async with client(sandbox.klaviyo_app, "http://klaviyo.test", headers=KLAVIYO_HEADERS) as c:
+            assert (await c.get("/api/events", params={"page[size]": "50"})).status_code == 200
+
     async def test_missing_revision_header_is_400(self, sandbox: Sandbox) -> None:
         """The ``revision`` header is required."""
         headers = {"Authorization": f"Klaviyo-API-Key {KLAVIYO_API_KEY}"}
@@ -103,6 +147,16 @@ class TestProfiles:
         ]
         for query in queries:
             assert await ids(klaviyo, {"filter": query}) == [MARIA.klaviyo_profile_id]
+
+    async def test_a_phone_number_matches_only_in_e164_exactly(
+        self, klaviyo: httpx.AsyncClient
+    ) -> None:
+        """Klaviyo stores E.164 and compares it exactly: another spelling finds no one."""
+        assert MARIA.phone == "+436601234567"
+        for spelling in ("+43 660 1234567", "00436601234567", "06601234567"):
+            assert await ids(klaviyo, {"filter": f'equals(phone_number,"{spelling}")'}) == []
+        exact = {"filter": f'equals(phone_number,"{MARIA.phone}")'}
+        assert await ids(klaviyo, exact) == [MARIA.klaviyo_profile_id]
 
     async def test_invalid_filter_is_400_pointing_at_the_parameter(
         self, klaviyo: httpx.AsyncClient
@@ -214,6 +268,25 @@ class TestDeletion:
         assert events.json()["data"] == []
         assert (await klaviyo.get(f"/api/profiles/{MARIA.klaviyo_profile_id}")).status_code == 404
         assert sandbox.klaviyo.calls.effects("deletion_requested", MARIA.klaviyo_profile_id) == 1
+
+    async def test_a_deletion_profile_without_attributes_is_refused(
+        self, klaviyo: httpx.AsyncClient, sandbox: Sandbox
+    ) -> None:
+        """The contract requires ``attributes`` on the profile, even beside an ``id``."""
+        body = {
+            "data": {
+                "type": "data-privacy-deletion-job",
+                "attributes": {
+                    "profile": {"data": {"type": "profile", "id": MARIA.klaviyo_profile_id}}
+                },
+            }
+        }
+        response = await klaviyo.post("/api/data-privacy-deletion-jobs", json=body)
+        assert response.status_code == 400
+        (error,) = response.json()["errors"]
+        assert error["detail"] == "'attributes' is a required property"
+        assert error["source"] == {"pointer": "/data/attributes/profile/data/attributes"}
+        assert sandbox.klaviyo.calls.effects("deletion_requested", MARIA.klaviyo_profile_id) == 0
 
     async def test_deletion_needs_exactly_one_identifier(self, klaviyo: httpx.AsyncClient) -> None:
         """Zero or two identifiers are 400."""
