@@ -9,7 +9,7 @@ Art. 7(1) asks the controller to keep; lifting removes the suppression.
 
 from __future__ import annotations
 
-import re
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -28,18 +28,25 @@ from connectors.base import (
 )
 from connectors.errors import ProtocolError, Unsupported
 from connectors.http import ProcessorClient, RetryPolicy
+from connectors.klaviyo_values import (
+    NAME,
+    _attrs,
+    _dict,
+    _flat,
+    _resource,
+    _sms_subscribed,
+    _suppressed,
+    e164,
+)
 from connectors.ratelimit import FixedWindows, RateLimiter
 from connectors.versions import KLAVIYO_REVISION, check_window, klaviyo_window
 from dsar.logging import get_logger
 
-NAME = "klaviyo"
 JSONAPI = "application/vnd.api+json"
 DELETION = "klaviyo-deletion:"
 SUPPRESSION = "klaviyo-suppression:"
 UNSUPPRESSION = "klaviyo-unsuppression:"
 PAGE_SIZE = 100
-_PHONE_SEPARATORS = re.compile(r"[\s().\-/]")
-_E164 = re.compile(r"\+[1-9]\d{7,14}")
 #: The first revision whose ``GET /api/events`` takes ``page[size]``; older ones page by 200.
 EVENTS_PAGE_SIZE_SINCE = "2026-01-15"
 
@@ -63,15 +70,6 @@ _FIELDS: dict[str, tuple[str, str | None]] = {
 _JOB_DONE = {"complete", "completed"}
 #: Ask for subscription state too, so restricting twice can see the first suppression.
 _WITH_SUBSCRIPTIONS = {"additional-fields[profile]": "subscriptions"}
-
-
-def e164(phone: str) -> str | None:
-    """``phone`` in E.164 (``+4366412345678``), the only form Klaviyo stores and matches, or
-    ``None`` when it carries no country code (a national number names no one unambiguously)."""
-    compact = _PHONE_SEPARATORS.sub("", phone.strip())
-    if compact.startswith("00"):
-        compact = "+" + compact[2:]
-    return compact if _E164.fullmatch(compact) else None
 
 
 class KlaviyoConnector(ClosingContext):
@@ -275,15 +273,48 @@ class KlaviyoConnector(ClosingContext):
     # -- restriction and objection --------------------------------------------------------------
 
     async def restrict(self, subject: Subject) -> Outcome:
-        """Suppress e-mail to every matching profile that is not suppressed yet (Art. 18, 21)."""
-        return await self._suppression(subject, suppress=True)
+        """Stop marketing by every channel (Art. 18, 21(3)): suppress e-mail to every matching
+        profile not suppressed yet, and end the SMS marketing consent of those that have one
+        (suppression is e-mail only at Klaviyo)."""
+        found = await self._find(subject)
+        outcome = await self._suppression(found, suppress=True)
+        texts = await self._stop_sms(found)
+        if not texts:
+            return outcome
+        stopped = tuple(f"profile:{pid}" for pid in texts)
+        return replace(
+            outcome,
+            count=outcome.count + len(texts),
+            note=f"{outcome.note}; SMS marketing consent ended",
+            refs=tuple(dict.fromkeys(outcome.refs + stopped)),
+        )
 
     async def lift_restriction(self, subject: Subject) -> Outcome:
-        """Remove the suppression (Art. 18(3)); list subscriptions are left as they are."""
-        return await self._suppression(subject, suppress=False)
+        """Remove the suppression (Art. 18(3)); list subscriptions are left as they are, and an
+        ended SMS consent is not given back: only the person can give consent again."""
+        return await self._suppression(await self._find(subject), suppress=False)
 
-    async def _suppression(self, subject: Subject, *, suppress: bool) -> Outcome:
-        found = await self._find(subject)
+    async def _stop_sms(self, found: dict[str, dict[str, Any]]) -> list[str]:
+        """Unsubscribe from SMS marketing every profile subscribed to it; their ids."""
+        todo = {
+            pid: number
+            for pid, profile in found.items()
+            if _sms_subscribed(profile)
+            and (number := e164(str(_attrs(profile).get("phone_number") or ""))) is not None
+        }
+        if not todo:
+            return []
+        unsubscribed = {"sms": {"marketing": {"consent": "UNSUBSCRIBED"}}}
+        profiles = [
+            {"type": "profile", "attributes": {"phone_number": n, "subscriptions": unsubscribed}}
+            for n in todo.values()
+        ]
+        job = "profile-subscription-bulk-delete-job"
+        body = {"data": {"type": job, "attributes": {"profiles": {"data": profiles}}}}
+        await self._write("POST", f"/api/{job}s", body)
+        return list(todo)
+
+    async def _suppression(self, found: dict[str, dict[str, Any]], *, suppress: bool) -> Outcome:
         todo = {
             pid: str(_attrs(p).get("email"))
             for pid, p in found.items()
@@ -349,17 +380,6 @@ class KlaviyoConnector(ClosingContext):
         return answer
 
 
-def _suppressed(profile: dict[str, Any]) -> bool | None:
-    """Whether the profile's e-mail is suppressed; ``None`` when Klaviyo did not say."""
-    subscriptions = _attrs(profile).get("subscriptions")
-    if not isinstance(subscriptions, dict):
-        return None
-    marketing = _dict(_dict(subscriptions.get("email")).get("marketing"))
-    if "suppression" not in marketing:
-        return None
-    return bool(marketing.get("suppression"))
-
-
 def _outcome(action: Capability, changed: list[str], *, note: str) -> Outcome:
     return Outcome(
         processor=NAME,
@@ -369,23 +389,3 @@ def _outcome(action: Capability, changed: list[str], *, note: str) -> Outcome:
         note=note,
         refs=tuple(f"profile:{pid}" for pid in changed),
     )
-
-
-def _resource(item: object) -> dict[str, Any]:
-    """A JSON:API resource object; one without ``id`` breaks the protocol."""
-    if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-        raise ProtocolError("resource without id", processor=NAME)
-    return item
-
-
-def _attrs(item: dict[str, Any]) -> dict[str, Any]:
-    return _dict(item.get("attributes"))
-
-
-def _flat(item: dict[str, Any]) -> dict[str, Any]:
-    """The resource's id, type and attributes in one mapping, as an export shows them."""
-    return {"id": item["id"], "type": item.get("type"), **_attrs(item)}
-
-
-def _dict(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}

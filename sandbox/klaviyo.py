@@ -39,10 +39,10 @@ from sandbox.klaviyo_documents import (
     paginate,
     profile_json,
 )
+from sandbox.klaviyo_params import check_additional, dig, includes_of, sort_of
 from sandbox.klaviyo_query import (
     QueryError,
     parse_filter,
-    sparse_fields,
 )
 from sandbox.klaviyo_state import (
     E164,
@@ -110,8 +110,8 @@ def create_klaviyo_app(
     async def profiles(request: Request) -> Response:
         try:
             conditions = parse_filter(request.query_params.get("filter"), PROFILE_FILTERS)
-            _check_additional(request)
-            sort = _sort(request, "id", ("id", "created", "updated", "email"))
+            check_additional(request)
+            sort = sort_of(request, "id", ("id", "created", "updated", "email"))
             found = state.profiles_where(conditions)
             field = sort.lstrip("-")
 
@@ -128,7 +128,7 @@ def create_klaviyo_app(
 
     async def profile(request: Request) -> Response:
         try:
-            _check_additional(request)
+            check_additional(request)
         except QueryError as exc:
             return invalid(exc.detail, parameter=exc.parameter)
         found = state.get(request.path_params["profile_id"])
@@ -193,8 +193,8 @@ def create_klaviyo_app(
             )
         try:
             conditions = parse_filter(request.query_params.get("filter"), EVENT_FILTERS)
-            include = _include(request, {"metric"})
-            sort = _sort(request, "datetime", ("datetime", "timestamp"))
+            include = includes_of(request, {"metric"})
+            sort = sort_of(request, "datetime", ("datetime", "timestamp"))
             found = state.events_where(conditions)
             descending = sort.startswith("-")
             if descending:
@@ -231,7 +231,7 @@ def create_klaviyo_app(
             return invalid(str(exc))
         if not isinstance(data, dict) or data.get("type") != DELETION:
             return invalid(f"The resource type must be '{DELETION}'.", pointer="/data/type")
-        subject = _dig(data, "attributes", "profile", "data")
+        subject = dig(data, "attributes", "profile", "data")
         if not isinstance(subject, dict):
             return invalid("A profile is required.", pointer="/data/attributes/profile")
         if not isinstance(subject.get("attributes"), dict):  # required by the contract
@@ -269,16 +269,21 @@ def create_klaviyo_app(
             return invalid(str(exc))
         if not isinstance(data, dict) or data.get("type") != job_type:
             return invalid(f"The resource type must be '{job_type}'.", pointer="/data/type")
-        items = _dig(data, "attributes", "profiles", "data")
+        items = dig(data, "attributes", "profiles", "data")
         if not isinstance(items, list) or not 1 <= len(items) <= 100:
             return invalid(
                 "Between 1 and 100 profiles are required.", pointer="/data/attributes/profiles/data"
             )
         emails = []
         for index, item in enumerate(items):
-            email = _dig(item, "attributes", "email")
-            phone = _dig(item, "attributes", "phone_number")
+            email = dig(item, "attributes", "email")
+            phone = dig(item, "attributes", "phone_number")
             pointer = f"/data/attributes/profiles/data/{index}/attributes"
+            if job_type == UNSUBSCRIBE and not isinstance(
+                dig(item, "attributes", "subscriptions"), dict
+            ):
+                # required by the contract: which channels the profile is unsubscribed from
+                return invalid("'subscriptions' is a required property", pointer=pointer)
             if job_type == UNSUBSCRIBE and email is None and isinstance(phone, str):
                 if not E164.match(phone):
                     return invalid("Invalid phone number format.", pointer=pointer)
@@ -325,14 +330,23 @@ def create_klaviyo_app(
         if isinstance(emails, Response):
             return emails
         body = await json_object(request)
-        list_id = _dig(body, "data", "relationships", "list", "data", "id")
+        list_id = dig(body, "data", "relationships", "list", "data", "id")
         if list_id is not None:
             with state.lock:
                 known = list_id in state.lists
             if not known:
                 return not_found(f"A list with id {list_id} does not exist.")
         effects("unsubscribe_requested", emails)
-        state.unsubscribe(emails, list_id)
+        phones = [
+            phone
+            for item in dig(body, "data", "attributes", "profiles", "data") or []
+            if isinstance(phone := dig(item, "attributes", "phone_number"), str)
+            and isinstance(dig(item, "attributes", "subscriptions", "sms"), dict)
+        ]
+        for phone in phones:
+            for found in state.find("phone_number", phone):
+                state.calls.record_effect("sms_unsubscribe_requested", found.id)
+        state.unsubscribe(emails, list_id, phones)
         return Response(status_code=202)
 
     create, delete = SUPPRESSION_CREATE + "s", SUPPRESSION_DELETE + "s"
@@ -357,37 +371,5 @@ def create_klaviyo_app(
     return emulator.app(routes)
 
 
-def _check_additional(request: Request) -> None:
-    extra = sparse_fields(request.query_params.get("additional-fields[profile]")) or set()
-    unknown = extra - {"subscriptions", "predictive_analytics"}
-    if unknown:
-        raise QueryError(
-            f"'{sorted(unknown)[0]}' is not a valid additional field.",
-            parameter="additional-fields[profile]",
-        )
-
-
-def _sort(request: Request, default: str, allowed: tuple[str, ...]) -> str:
-    sort = request.query_params.get("sort", default)
-    if sort.lstrip("-") not in allowed:
-        raise QueryError(f"'{sort}' is not a valid sort field.", parameter="sort")
-    return sort
-
-
-def _include(request: Request, allowed: set[str]) -> set[str]:
-    include = sparse_fields(request.query_params.get("include")) or set()
-    if include - allowed:
-        raise QueryError(f"Only {', '.join(sorted(allowed))} can be included.", parameter="include")
-    return include
-
-
 def _no_profile(request: Request) -> Response:
     return not_found(f"A profile with id {request.path_params['profile_id']} does not exist.")
-
-
-def _dig(data: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data

@@ -217,7 +217,7 @@ def document(data: Any, links: dict[str, Any], status: int = 200) -> Response:
 
 
 def subscriptions(profile: Profile) -> dict[str, Any]:
-    """``attributes.subscriptions`` in the shape of revision 2024-10-15."""
+    """``attributes.subscriptions``: e-mail and SMS marketing consent."""
     stamp = iso(profile.consent_timestamp)
     return {
         "email": {
@@ -237,12 +237,12 @@ def subscriptions(profile: Profile) -> dict[str, Any]:
         },
         "sms": {
             "marketing": {
-                "can_receive_sms_marketing": False,
-                "consent": "NEVER_SUBSCRIBED",
-                "consent_timestamp": None,
-                "method": None,
+                "can_receive_sms_marketing": profile.sms_consent == "SUBSCRIBED",
+                "consent": profile.sms_consent,
+                "consent_timestamp": iso(profile.sms_consent_timestamp),
+                "method": "API" if profile.sms_consent_timestamp else None,
                 "method_detail": None,
-                "last_updated": None,
+                "last_updated": iso(profile.sms_consent_timestamp),
             },
             "transactional": None,
         },

@@ -81,6 +81,8 @@ class Profile:
     email_consent: str = "NEVER_SUBSCRIBED"
     consent_timestamp: datetime | None = None
     suppressions: list[dict[str, str]] = field(default_factory=list)
+    sms_consent: str = "NEVER_SUBSCRIBED"
+    sms_consent_timestamp: datetime | None = None
 
 
 @dataclass
@@ -344,12 +346,19 @@ class KlaviyoState:
         job.status = "complete"
         job.completed_at = now_utc()
 
-    def unsubscribe(self, emails: list[str], list_id: str | None) -> None:
-        """Accept an unsubscribe job; it runs after the delay."""
+    def unsubscribe(
+        self, emails: list[str], list_id: str | None, phones: list[str] | None = None
+    ) -> None:
+        """Accept an unsubscribe job (e-mail by address, SMS by E.164 number); it runs after
+        the delay."""
         with self.lock:
-            self._schedule(lambda: self._unsubscribe(emails, list_id))
+            self._schedule(lambda: self._unsubscribe(emails, list_id, phones or []))
 
-    def _unsubscribe(self, emails: list[str], list_id: str | None) -> None:
+    def _unsubscribe(self, emails: list[str], list_id: str | None, phones: list[str]) -> None:
+        for phone in phones:
+            for profile in self.find("phone_number", phone):
+                profile.sms_consent = "UNSUBSCRIBED"
+                profile.sms_consent_timestamp = profile.updated = now_utc()
         for email in emails:
             for profile in self.find("email", email):
                 profile.email_consent = "UNSUBSCRIBED"

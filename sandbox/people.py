@@ -264,6 +264,7 @@ class RecordBuilder:
         events: int,
         external_id: str | None,
         consent: str,
+        sms_consent: str = "NEVER_SUBSCRIBED",
     ) -> Profile:
         """A Klaviyo profile with ``events`` events after its creation."""
         created = self.when()
@@ -274,6 +275,8 @@ class RecordBuilder:
             locale={"de_AT": "de-AT", "de_DE": "de-DE", "en_US": "en-US"}[who.locale],
             created=created, updated=created, list_ids=list_ids, email_consent=consent,
             consent_timestamp=created if consent != "NEVER_SUBSCRIBED" else None,
+            sms_consent=sms_consent,
+            sms_consent_timestamp=created if sms_consent != "NEVER_SUBSCRIBED" else None,
             location={"address1": who.place.street, "city": who.place.city,
                       "zip": who.place.zip, "country": country, "region": who.place.province,
                       "timezone": "America/New_York" if code == "US" else "Europe/Vienna"},

@@ -178,6 +178,7 @@ def _personas(b: RecordBuilder) -> None:
         events=MARIA.klaviyo_events,
         external_id=str(customer.id),
         consent="SUBSCRIBED",
+        sms_consent="SUBSCRIBED",  # she also agreed to marketing texts at the checkout
     )
     member = b.member(maria, email=MARIA_EMAIL, status="subscribed")
     member.merge_fields["PHONE"] = "+43 660 1234567"

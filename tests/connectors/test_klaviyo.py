@@ -14,7 +14,8 @@ import structlog.testing
 from connectors.base import Subject
 from connectors.errors import AuthError, ProtocolError, TransientError, ValidationFailed
 from connectors.http import RetryPolicy
-from connectors.klaviyo import JSONAPI, KlaviyoConnector, e164
+from connectors.klaviyo import JSONAPI, KlaviyoConnector
+from connectors.klaviyo_values import e164
 from connectors.ratelimit import Unlimited
 from connectors.versions import UnsupportedVersion
 from tests.connectors.fakes import FakeTime

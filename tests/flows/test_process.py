@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -261,6 +262,23 @@ class TestObjectionAndRectification:
                 select(ManualTask).where(ManualTask.request_id == request_id)
             ).all()
         assert [t.recipient for t in tasks] == ["google_ads"]
+
+    def test_an_objection_also_ends_sms_marketing_at_klaviyo(
+        self, engine_env: Inbox, sandbox: Any
+    ) -> None:
+        """Klaviyo's suppression covers e-mail only: a person who also agreed to marketing texts
+        is unsubscribed from SMS too, or the objection would stop one channel of two."""
+        box = sandbox.sandbox
+        (maria,) = box.klaviyo.find("email", MARIA_EMAIL)
+        assert maria.sms_consent == "SUBSCRIBED"
+        request_id = submit(RequestKind.OBJECTION, MARIA_EMAIL)
+        run(request_id)
+        deadline = time.monotonic() + 30
+        while maria.sms_consent != "UNSUBSCRIBED" and time.monotonic() < deadline:
+            time.sleep(0.1)
+            box.klaviyo.settle()
+        assert maria.sms_consent == "UNSUBSCRIBED"
+        assert maria.suppressions  # and e-mail is suppressed, as before
 
     def test_rectification_changes_exactly_the_requested_field(
         self, engine_env: Inbox, sandbox: Any

@@ -365,11 +365,50 @@ class TestJobs:
         marketing = profile.json()["data"]["attributes"]["subscriptions"]["email"]["marketing"]
         assert marketing["suppression"] == []
 
+    async def test_an_unsubscribe_profile_without_subscriptions_is_refused(
+        self, klaviyo: httpx.AsyncClient
+    ) -> None:
+        """The contract requires ``subscriptions``: which channels to unsubscribe from."""
+        body = bulk("profile-subscription-bulk-delete-job", NEWSLETTER_ONLY.email)
+        response = await klaviyo.post("/api/profile-subscription-bulk-delete-jobs", json=body)
+        assert response.status_code == 400
+        assert response.json()["errors"][0]["detail"] == "'subscriptions' is a required property"
+
+    async def test_an_sms_unsubscribe_ends_the_sms_consent_of_that_number(
+        self, klaviyo: httpx.AsyncClient, clock: FakeClock
+    ) -> None:
+        url = f"/api/profiles/{MARIA.klaviyo_profile_id}"
+        params = {"additional-fields[profile]": "subscriptions"}
+
+        async def sms_consent() -> str:
+            profile = await klaviyo.get(url, params=params)
+            return str(
+                profile.json()["data"]["attributes"]["subscriptions"]["sms"]["marketing"]["consent"]
+            )
+
+        assert await sms_consent() == "SUBSCRIBED"
+        item = {
+            "type": "profile",
+            "attributes": {
+                "phone_number": MARIA.phone,
+                "subscriptions": {"sms": {"marketing": {"consent": "UNSUBSCRIBED"}}},
+            },
+        }
+        job = "profile-subscription-bulk-delete-job"
+        body = {"data": {"type": job, "attributes": {"profiles": {"data": [item]}}}}
+        response = await klaviyo.post(f"/api/{job}s", json=body)
+        assert response.status_code == 202
+        clock.advance(1.0)
+        assert await sms_consent() == "UNSUBSCRIBED"
+
     async def test_unsubscribe_job_withdraws_consent_and_list_membership(
         self, klaviyo: httpx.AsyncClient, clock: FakeClock
     ) -> None:
         """202 without body; afterwards consent is UNSUBSCRIBED and the list is left."""
         body = bulk("profile-subscription-bulk-delete-job", NEWSLETTER_ONLY.email)
+        unsubscribed = {"email": {"marketing": {"consent": "UNSUBSCRIBED"}}}
+        for item in body["data"]["attributes"]["profiles"]["data"]:
+            item["attributes"]["subscriptions"] = unsubscribed
         body["data"]["relationships"] = {"list": {"data": {"type": "list", "id": "UxN3kp"}}}
         response = await klaviyo.post("/api/profile-subscription-bulk-delete-jobs", json=body)
         assert (response.status_code, response.content) == (202, b"")
