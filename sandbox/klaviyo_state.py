@@ -331,6 +331,12 @@ class KlaviyoState:
         suppress = job.type.endswith("create-job")
         for email in job.emails:
             profiles = self.find("email", email)
+            if not profiles and suppress:
+                # Klaviyo suppresses an address it has never seen by creating a profile for it
+                # (so a later import cannot mail it): a person comes into being here
+                profile = Profile(id=self.new_id(), email=email)
+                self.profiles[profile.id] = profile
+                profiles = [profile]
             if not profiles:
                 job.skipped_count += 1
                 continue

@@ -330,8 +330,8 @@ class TestJobs:
         clock.advance(1.0)
         polled = await klaviyo.get(f"/api/profile-suppression-bulk-create-jobs/{job['id']}")
         attributes = polled.json()["data"]["attributes"]
-        assert (attributes["status"], attributes["completed_count"]) == ("complete", 1)
-        assert attributes["skipped_count"] == 1
+        assert (attributes["status"], attributes["completed_count"]) == ("complete", 2)
+        assert attributes["skipped_count"] == 0
         profile = await klaviyo.get(
             f"/api/profiles/{MARIA.klaviyo_profile_id}",
             params={"additional-fields[profile]": "subscriptions"},
@@ -339,6 +339,24 @@ class TestJobs:
         marketing = profile.json()["data"]["attributes"]["subscriptions"]["email"]["marketing"]
         assert [s["reason"] for s in marketing["suppression"]] == ["USER_SUPPRESSED"]
         assert marketing["can_receive_email_marketing"] is False
+
+    async def test_suppressing_an_unknown_address_creates_a_suppressed_profile(
+        self, klaviyo: httpx.AsyncClient, clock: FakeClock
+    ) -> None:
+        """Klaviyo keeps a profile for a suppressed address it had never seen, so a later import
+        cannot mail it: after such a job the address is found, suppressed."""
+        ghost = "ghost@example.com"
+        assert await ids(klaviyo, {"filter": f'equals(email,"{ghost}")'}) == []
+        body = bulk("profile-suppression-bulk-create-job", ghost)
+        created = await klaviyo.post("/api/profile-suppression-bulk-create-jobs", json=body)
+        assert created.status_code == 202
+        clock.advance(1.0)
+        (profile_id,) = await ids(klaviyo, {"filter": f'equals(email,"{ghost}")'})
+        profile = await klaviyo.get(
+            f"/api/profiles/{profile_id}", params={"additional-fields[profile]": "subscriptions"}
+        )
+        marketing = profile.json()["data"]["attributes"]["subscriptions"]["email"]["marketing"]
+        assert [s["reason"] for s in marketing["suppression"]] == ["USER_SUPPRESSED"]
 
     async def test_subscriptions_appear_only_when_asked_for(
         self, klaviyo: httpx.AsyncClient
