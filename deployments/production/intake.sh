@@ -9,7 +9,7 @@ cd "$DSAR_REPO"
 
 case "${1:-}" in
   start)
-    launch intake uvicorn dsar.intake_main:app --host 127.0.0.1 --port "$DSAR_INTAKE_PORT" \
+    launch intake uvicorn dsar.intake.main:app --host 127.0.0.1 --port "$DSAR_INTAKE_PORT" \
       --no-access-log
     wait_http "http://127.0.0.1:$DSAR_INTAKE_PORT/healthz" 60 intake
     say "intake service ready at http://127.0.0.1:$DSAR_INTAKE_PORT"
