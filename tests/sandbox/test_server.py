@@ -111,6 +111,13 @@ def test_taken_port_base_raises_oserror() -> None:
             pass
 
 
+def _interruptible() -> None:
+    """In the child, before it starts: SIGINT delivered and handled as from a terminal, however
+    the test runner was started (a background start ignores it; a test may leave it blocked)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_module_entry_point_prints_one_json_line_and_stops_on_ctrl_c() -> None:
     """``python -m sandbox --json``: the first stdout line is the description, nothing
     follows, and SIGINT ends it with status 0."""
@@ -121,6 +128,7 @@ def test_module_entry_point_prints_one_json_line_and_stops_on_ctrl_c() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_interruptible,
     )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.append(process.stdout.readline()))  # type: ignore[union-attr]
