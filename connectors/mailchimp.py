@@ -1,19 +1,27 @@
-"""The Mailchimp connector: one newsletter list's member record for the person.
+"""The Mailchimp connector: the person's membership in every audience of the account.
 
-A member is addressed by the MD5 of the lower-cased e-mail address (Mailchimp's
-``subscriber_hash``), so no lookup is needed and letter case does not matter. Erasure is
-``actions/delete-permanent``, which removes all personal data synchronously; a 404 means
-the member is already gone, which counts as done. Restriction and objection unsubscribe
-the member (Art. 18, 21(3) GDPR). Lifting a restriction deliberately does *not*
-re-subscribe: a subscription rests on consent (Art. 6(1)(a), 7), and only the person can
-give it again, through the list's own double opt-in.
+A Mailchimp account holds several audiences (lists), and one person may be a member of any
+number of them, each membership a record of its own. So the connector first asks
+``GET /3.0/search-members?query=<address>``, which searches every audience of the account, and
+then acts on each exact match under its own ``/3.0/lists/{list_id}/members/{subscriber_hash}``
+(the MD5 of the lower-cased address). Erasure is ``actions/delete-permanent``, which removes
+all personal data synchronously; a 404 means the member is already gone, which counts as done.
+Restriction and objection unsubscribe every membership (Art. 18, 21(3) GDPR). Lifting a
+restriction deliberately does *not* re-subscribe: a subscription rests on consent
+(Art. 6(1)(a), 7), and only the person can give it again, through the list's own double opt-in.
+
+Transient failures are retried by the HTTP layer, including the body-less 403 with which
+Mailchimp's edge throttles high volume (:data:`connectors.responses.BODYLESS_403_THROTTLES`);
+a 403 that carries a problem document is a missing permission and surfaces as such.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -33,6 +41,10 @@ from connectors.http import ProcessorClient, RetryPolicy
 from connectors.ratelimit import ConcurrencyLimit, RateLimiter
 
 NAME = "mailchimp"
+SEARCH = "/3.0/search-members"
+#: Only the exact matches are asked for: the full-text part of a search by address can list
+#: other people whose names resemble it, whose data this request has no business reading.
+SEARCH_EXCLUDES = "full_search,_links,exact_matches.members._links"
 #: Canonical change fields → merge fields; ``email`` is the member's ``email_address``.
 _MERGE_FIELDS = {"first_name": "FNAME", "last_name": "LNAME", "phone": "PHONE"}
 #: Canonical address fields → the parts of Mailchimp's ``ADDRESS`` merge field.
@@ -71,8 +83,30 @@ def data_centre_url(api_key: str) -> str:
     return f"https://{centre}.api.mailchimp.com"
 
 
+@dataclass(frozen=True)
+class Membership:
+    """One audience's member record for the person, as the search returned it."""
+
+    list_id: str
+    hash: str
+    member: dict[str, Any]
+
+    @property
+    def path(self) -> str:
+        """The member's resource: ``/3.0/lists/{list_id}/members/{subscriber_hash}``."""
+        return f"/3.0/lists/{quote(self.list_id, safe='')}/members/{self.hash}"
+
+    @property
+    def ref(self) -> str:
+        """The member's id in outcomes: audience and hash, never the address."""
+        return f"member:{self.list_id}/{self.hash}"
+
+    def __repr__(self) -> str:
+        return f"Membership(list_id={self.list_id!r}, hash={self.hash!r})"
+
+
 class MailchimpConnector(ClosingContext):
-    """Data-subject operations on one Mailchimp audience (list)."""
+    """Data-subject operations on every audience (list) of one Mailchimp account."""
 
     name = NAME
     capabilities = frozenset(Capability) - {Capability.STATUS}
@@ -81,13 +115,11 @@ class MailchimpConnector(ClosingContext):
         self,
         base_url: str | None,
         api_key: str,
-        list_id: str,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         rate: RateLimiter | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
-        self._members = f"/3.0/lists/{list_id}/members"
         self._http = ProcessorClient.create(
             processor=NAME,
             base_url=(base_url or data_centre_url(api_key)).rstrip("/"),
@@ -105,55 +137,80 @@ class MailchimpConnector(ClosingContext):
         """Close the HTTP connections."""
         await self._http.aclose()
 
-    async def _member(self, email: str) -> dict[str, Any] | None:
-        status, body = await self._http.request_json(
-            "GET", f"{self._members}/{subscriber_hash(email)}", idempotent=True, allow={404}
+    async def _search(self, email: str) -> list[Membership]:
+        """Every audience's member for one address, from the account-wide search."""
+        _, body = await self._http.request_json(
+            "GET",
+            SEARCH,
+            params={"query": email.strip(), "exclude_fields": SEARCH_EXCLUDES},
+            idempotent=True,
         )
-        if status == 404:
-            return None
-        if not isinstance(body, dict) or "email_address" not in body:
-            raise ProtocolError("member answer lacks 'email_address'", processor=NAME)
-        return body
-
-    async def _find(self, subject: Subject) -> dict[str, dict[str, Any]]:
-        """The list's members for the person's e-mail addresses, by subscriber hash."""
-        found: dict[str, dict[str, Any]] = {}
-        for email in subject.emails:
-            key = subscriber_hash(email)
-            if key not in found and (member := await self._member(email)) is not None:
-                found[key] = member
+        exact = body.get("exact_matches") if isinstance(body, dict) else None
+        members = exact.get("members") if isinstance(exact, dict) else None
+        if not isinstance(members, list):
+            raise ProtocolError("search answer lacks 'exact_matches.members'", processor=NAME)
+        total = exact.get("total_items") if isinstance(exact, dict) else None
+        if isinstance(total, int) and total > len(members):
+            # The search has no paging: memberships it leaves out cannot be reached by it, and
+            # acting on some of them only would pass a partial erasure off as complete.
+            raise ProtocolError(
+                f"search returned {len(members)} of {total} memberships; "
+                "the others need to be handled in Mailchimp itself",
+                processor=NAME,
+            )
+        wanted = subscriber_hash(email)
+        found: list[Membership] = []
+        for member in members:
+            if not isinstance(member, dict) or not isinstance(member.get("list_id"), str):
+                raise ProtocolError("search match lacks 'list_id'", processor=NAME)
+            address = member.get("email_address")
+            if not isinstance(address, str):
+                raise ProtocolError("search match lacks 'email_address'", processor=NAME)
+            if subscriber_hash(address) == wanted:
+                found.append(Membership(member["list_id"], wanted, member))
         return found
 
+    async def _find(self, subject: Subject) -> list[Membership]:
+        """The person's memberships in every audience, once each, for all their addresses."""
+        found: dict[tuple[str, str], Membership] = {}
+        for email in subject.emails:
+            for membership in await self._search(email):
+                found.setdefault((membership.list_id, membership.hash), membership)
+        return list(found.values())
+
     async def locate(self, subject: Subject) -> Located:
-        """Find the member for each of the person's e-mail addresses (case-insensitive)."""
+        """Find the person's membership in every audience (addresses in any letter case)."""
         found = await self._find(subject)
-        return Located(found=bool(found), refs=tuple(f"member:{h}" for h in found))
+        return Located(found=bool(found), refs=tuple(m.ref for m in found))
 
     async def export(self, subject: Subject) -> SubjectData:
-        """The member record: subscription status, merge fields, sign-up and opt-in evidence."""
+        """Each membership: audience, status, merge fields, sign-up and opt-in evidence."""
         records = [
-            Record("newsletter_subscription", NAME, {k: v for k, v in m.items() if k != "_links"})
-            for m in (await self._find(subject)).values()
+            Record(
+                "newsletter_subscription",
+                NAME,
+                {k: v for k, v in m.member.items() if k != "_links"},
+            )
+            for m in await self._find(subject)
         ]
         return SubjectData(processor=NAME, records=tuple(records))
 
     async def rectify(self, subject: Subject, changes: Changes) -> Outcome:
-        """Correct merge fields and the address; an e-mail change renames the member (Art. 16)."""
+        """Correct merge fields and the address in every audience; an e-mail change renames the
+        member (Art. 16)."""
         unknown = set(changes) - _MERGE_FIELDS.keys() - _ADDRESS_PARTS.keys() - {"email"}
         if unknown:
             raise Unsupported(f"cannot rectify fields {sorted(unknown)}", processor=NAME)
-        changed: list[str] = []
+        changed: list[Membership] = []
         fields: set[str] = set()
         without_address = 0
-        for key, member in (await self._find(subject)).items():
-            if set(changes) & _ADDRESS_PARTS.keys() and not _has_address(member):
+        for membership in await self._find(subject):
+            if set(changes) & _ADDRESS_PARTS.keys() and not _has_address(membership.member):
                 without_address += 1
-            patch = _patch(member, {k: str(v) for k, v in changes.items()})
+            patch = _patch(membership.member, {k: str(v) for k, v in changes.items()})
             if patch:
-                await self._http.request(
-                    "PATCH", f"{self._members}/{key}", json=patch, idempotent=True
-                )
-                changed.append(key)
+                await self._http.request("PATCH", membership.path, json=patch, idempotent=True)
+                changed.append(membership)
                 fields |= _changed_names(patch)
         note = f"changed {sorted(fields)}" if changed else "nothing to change"
         if without_address:
@@ -161,38 +218,40 @@ class MailchimpConnector(ClosingContext):
         return _outcome(Capability.RECTIFY, changed, note=note)
 
     async def erase(self, subject: Subject) -> Outcome:
-        """Permanently delete each member (Art. 17); a member already gone counts as erased.
+        """Permanently delete the person from every audience (Art. 17); a member already gone
+        counts as erased.
 
         Only members that exist are sent ``delete-permanent``, so a repeat writes nothing. The
         call is repeatable in effect (a second one finds nothing: 404, taken as done), so the
         HTTP layer may resend it after a lost response, and a member that vanishes between
-        lookup and deletion is erased all the same.
+        the search and the deletion is erased all the same.
         """
-        erased: list[str] = []
-        for key in await self._find(subject):
+        erased: list[Membership] = []
+        for membership in await self._find(subject):
             response = await self._http.request(
                 "POST",
-                f"{self._members}/{key}/actions/delete-permanent",
+                f"{membership.path}/actions/delete-permanent",
                 idempotent=True,
                 allow={404},
             )
             if response.status_code != 404:
-                erased.append(key)
-        note = "member data deleted permanently" if erased else "no member found; nothing to erase"
+                erased.append(membership)
+        if erased:
+            audiences = len({m.list_id for m in erased})
+            note = f"member data deleted permanently in {audiences} audience(s)"
+        else:
+            note = "no member found; nothing to erase"
         return _outcome(Capability.ERASE, erased, note=note)
 
     async def restrict(self, subject: Subject) -> Outcome:
-        """Unsubscribe every mailable member; members already not mailable are left alone."""
-        changed: list[str] = []
-        for key, member in (await self._find(subject)).items():
-            if str(member.get("status")) in _MAILABLE:
+        """Unsubscribe every mailable membership; those already not mailable are left alone."""
+        changed: list[Membership] = []
+        for membership in await self._find(subject):
+            if str(membership.member.get("status")) in _MAILABLE:
                 await self._http.request(
-                    "PATCH",
-                    f"{self._members}/{key}",
-                    json={"status": "unsubscribed"},
-                    idempotent=True,
+                    "PATCH", membership.path, json={"status": "unsubscribed"}, idempotent=True
                 )
-                changed.append(key)
+                changed.append(membership)
         note = "unsubscribed" if changed else "not subscribed or not found"
         return _outcome(Capability.RESTRICT, changed, note=note)
 
@@ -210,7 +269,7 @@ class MailchimpConnector(ClosingContext):
             complete=True,
             count=0,
             note="restriction lifted; member stays unsubscribed until they consent again",
-            refs=tuple(f"member:{h}" for h in found),
+            refs=tuple(m.ref for m in found),
         )
 
     async def status(self, job_ref: str) -> JobStatus:
@@ -262,12 +321,12 @@ def _changed_names(patch: dict[str, Any]) -> set[str]:
     return names
 
 
-def _outcome(action: Capability, changed: list[str], *, note: str) -> Outcome:
+def _outcome(action: Capability, changed: list[Membership], *, note: str) -> Outcome:
     return Outcome(
         processor=NAME,
         action=action,
         complete=True,
         count=len(changed),
         note=note,
-        refs=tuple(f"member:{h}" for h in changed),
+        refs=tuple(m.ref for m in changed),
     )

@@ -56,7 +56,6 @@ _FACTORIES: Mapping[str, _Factory] = {
     "mailchimp": lambda s, t, rate, retry: MailchimpConnector(
         s.mailchimp_url,
         s.mailchimp_api_key.get_secret_value(),
-        s.mailchimp_list_id,
         transport=t,
         rate=rate,
         retry=retry,

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     klaviyo_revision: str = "2026-07-15"
     mailchimp_url: str = f"http://127.0.0.1:{SANDBOX_PORT_BASE + 2}"
     mailchimp_api_key: SecretStr = SecretStr(SANDBOX_MAILCHIMP_API_KEY)
+    #: The connector searches every audience of the account, so it needs no list id. This one
+    #: names the sandbox's default audience for tools that read a list directly, and keeps a
+    #: configured ``DSAR_MAILCHIMP_LIST_ID`` valid; empty means none.
     mailchimp_list_id: str = SANDBOX_MAILCHIMP_LIST_ID
 
     @model_validator(mode="after")

@@ -11,6 +11,7 @@ from sandbox.config import EmulatorConfig
 from sandbox.credentials import (
     KLAVIYO_API_KEY,
     MAILCHIMP_API_KEY,
+    MAILCHIMP_EVENTS_LIST_ID,
     MAILCHIMP_LIST_ID,
     SHOPIFY_APP_SECRET,
     SHOPIFY_TOKEN,
@@ -36,6 +37,7 @@ __all__ = [
     "JONAS",
     "KLAVIYO_API_KEY",
     "MAILCHIMP_API_KEY",
+    "MAILCHIMP_EVENTS_LIST_ID",
     "MAILCHIMP_LIST_ID",
     "MARIA",
     "NEWSLETTER_ONLY",

@@ -22,6 +22,8 @@ SHOPIFY_SCOPES = frozenset(
 KLAVIYO_API_KEY = "pk_sandbox_000000000000000000000000"
 MAILCHIMP_API_KEY = "00000000000000000000000000000000-us21"
 MAILCHIMP_LIST_ID = "a1b2c3d4e5"
+#: The account's second audience, for workshops and events: a person may be in both.
+MAILCHIMP_EVENTS_LIST_ID = "f6e5d4c3b2"
 
 #: Shopify on N, Klaviyo on N+1, Mailchimp on N+2.
 DEFAULT_PORT_BASE = 8601

@@ -18,12 +18,18 @@ them:
   supported API version, so only a token with ``read_all_orders`` sees them (as Jonas's).
 - :data:`JONAS` — in all three, with a different letter case of his address in each.
 - :data:`NEWSLETTER_ONLY` — Klaviyo and Mailchimp only.
+
+Mailchimp holds two audiences: the newsletter (:data:`~sandbox.credentials.MAILCHIMP_LIST_ID`)
+and workshops and events (:data:`~sandbox.credentials.MAILCHIMP_EVENTS_LIST_ID`). Jonas is a
+member of both; the events audience's other members are shop customers who are not on the
+newsletter, drawn from an RNG of their own so that adding the audience changed nothing else.
 - :data:`SHOP_ONLY` — Shopify only, without orders.
 - :data:`NOBODY` — in no system.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -35,9 +41,9 @@ from sandbox.catalog import (
     REFERENCE_TIME,
     VIP_LIST,
 )
-from sandbox.credentials import MAILCHIMP_LIST_ID
+from sandbox.credentials import MAILCHIMP_EVENTS_LIST_ID, MAILCHIMP_LIST_ID
 from sandbox.klaviyo_state import KlaviyoState
-from sandbox.mailchimp_state import MailchimpState
+from sandbox.mailchimp_state import Audience, MailchimpState, Member, subscriber_hash
 from sandbox.people import Person, Place, RecordBuilder, crockford, recased
 from sandbox.personas import (
     JONAS,
@@ -235,6 +241,39 @@ def _personas(b: RecordBuilder) -> None:
     )
 
 
+def _events_audience(b: RecordBuilder, seed: int) -> Audience:
+    """The second audience: Jonas, and about a fifth of the crowd's shoppers who are not on the
+    newsletter."""
+    rng = random.Random(f"mailchimp-events-{seed}")
+    newsletter = {m.id for m in b.members}
+    jonas = JONAS.mailchimp_email or ""
+    people = [(jonas, "Jonas", "Beispiel")] + [
+        (c.email, c.first_name or "", c.last_name or "")
+        for c in b.customers
+        if c.email and c.id < 7_000_000_000_000 and subscriber_hash(c.email) not in newsletter
+        if rng.random() < 0.2
+    ]
+    members = []
+    for index, (email, first, last) in enumerate(people):
+        signed_up = REFERENCE_TIME - timedelta(seconds=rng.randrange(600 * 86_400))
+        status = "subscribed" if index == 0 else rng.choice(["subscribed", "unsubscribed"])
+        members.append(
+            Member(
+                email_address=email,
+                status=status,
+                merge_fields={"FNAME": first, "LNAME": last},
+                unique_email_id=subscriber_hash(email)[:10],
+                web_id=700_000_000 + index,
+                ip_signup=f"198.51.100.{rng.randint(1, 254)}",
+                timestamp_signup=signed_up,
+                timestamp_opt=signed_up if status == "subscribed" else None,
+                last_changed=signed_up,
+                source="Event registration",
+            )
+        )
+    return Audience.of(MAILCHIMP_EVENTS_LIST_ID, "Workshops & Events", members)
+
+
 def seed_sandbox(
     *,
     seed: int = 1234,
@@ -261,5 +300,9 @@ def seed_sandbox(
             metrics=[replace(m) for m in METRICS],
             events=builder.events,
         ),
-        mailchimp=MailchimpState(list_id=list_id, members=builder.members),
+        mailchimp=MailchimpState(
+            list_id=list_id,
+            members=builder.members,
+            audiences=[_events_audience(builder, seed)],
+        ),
     )

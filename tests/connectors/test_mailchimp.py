@@ -1,4 +1,4 @@
-"""Mailchimp connector: member hash, merge fields, permanent deletion, unsubscribe (respx)."""
+"""Mailchimp connector: the account-wide search, every membership acted on, errors (respx)."""
 
 from __future__ import annotations
 
@@ -13,21 +13,31 @@ import respx
 from connectors.base import Capability, Subject
 from connectors.errors import AuthError, PermanentError, ProtocolError, TransientError, Unsupported
 from connectors.http import RetryPolicy
-from connectors.mailchimp import MailchimpConnector, data_centre_url, subscriber_hash
+from connectors.mailchimp import (
+    SEARCH_EXCLUDES,
+    MailchimpConnector,
+    data_centre_url,
+    subscriber_hash,
+)
 from connectors.ratelimit import Unlimited
+from tests.connectors.fakes import FakeTime
 
 pytestmark = pytest.mark.anyio
 
 BASE = "https://us21.api.mailchimp.test"
 KEY = "0123456789abcdef0123456789abcdef-us21"
-LIST = "a1b2c3d4e5"
+NEWS, EVENTS = "a1b2c3d4e5", "f6e5d4c3b2"
 EMAIL = "Jonas.Beispiel@Example.com"
 HASH = "2ac1f493093ecb8e4c65819d63dfd93d"  # md5("jonas.beispiel@example.com")
-MEMBER_URL = f"{BASE}/3.0/lists/{LIST}/members/{HASH}"
+SEARCH = f"{BASE}/3.0/search-members"
 SUBJECT = Subject(emails=(EMAIL,))
 
 
-def member(**overrides: Any) -> dict[str, Any]:
+def url(list_id: str) -> str:
+    return f"{BASE}/3.0/lists/{list_id}/members/{HASH}"
+
+
+def member(list_id: str = NEWS, **overrides: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": HASH,
         "email_address": EMAIL.lower(),
@@ -35,39 +45,54 @@ def member(**overrides: Any) -> dict[str, Any]:
         "merge_fields": {"FNAME": "Jonas", "LNAME": "Beispiel", "PHONE": ""},
         "ip_signup": "203.0.113.9",
         "timestamp_opt": "2025-05-01T10:00:00+00:00",
-        "list_id": LIST,
+        "list_id": list_id,
         "_links": [{"rel": "self", "href": "..."}],
     }
     data.update(overrides)
     return data
 
 
+def found(*members: dict[str, Any], total: int | None = None) -> httpx.Response:
+    """A search-members answer whose exact matches are ``members``."""
+    exact = {"members": list(members), "total_items": len(members) if total is None else total}
+    return httpx.Response(200, json={"exact_matches": exact})
+
+
 @pytest.fixture
 def mailchimp(transport: httpx.AsyncBaseTransport, policy: RetryPolicy) -> MailchimpConnector:
-    return MailchimpConnector(BASE, KEY, LIST, transport=transport, rate=Unlimited(), retry=policy)
+    return MailchimpConnector(BASE, KEY, transport=transport, rate=Unlimited(), retry=policy)
 
 
-def member_returns(router: respx.Router, data: dict[str, Any] | None) -> respx.Route:
-    response = (
-        httpx.Response(200, json=data)
-        if data
-        else httpx.Response(404, json={"title": "Resource Not Found"})
-    )
-    return router.get(MEMBER_URL).mock(return_value=response)
+def search_returns(router: respx.Router, *members: dict[str, Any]) -> respx.Route:
+    return router.get(SEARCH).mock(return_value=found(*members))
 
 
 class TestDataCentre:
     def test_the_address_comes_from_the_keys_suffix(self) -> None:
         assert data_centre_url(KEY) == "https://us21.api.mailchimp.com"
 
+    @pytest.mark.parametrize("configured", ["", None])
     async def test_without_a_url_the_connector_calls_the_keys_data_centre(
-        self, router: respx.Router, transport: httpx.AsyncBaseTransport, policy: RetryPolicy
+        self, router: respx.Router, transport: httpx.AsyncBaseTransport, configured: str | None
     ) -> None:
-        url = f"https://us21.api.mailchimp.com/3.0/lists/{LIST}/members/{HASH}"
-        route = router.get(url).mock(return_value=httpx.Response(200, json=member()))
-        connector = MailchimpConnector("", KEY, LIST, transport=transport, rate=Unlimited())
+        route = router.get("https://us21.api.mailchimp.com/3.0/search-members").mock(
+            return_value=found(member())
+        )
+        connector = MailchimpConnector(configured, KEY, transport=transport, rate=Unlimited())
         async with connector:
             assert (await connector.locate(SUBJECT)).found
+        assert route.called
+
+    async def test_a_configured_url_wins_over_the_key(
+        self, router: respx.Router, transport: httpx.AsyncBaseTransport
+    ) -> None:
+        """The sandbox is reached at its own address whatever data centre the key names."""
+        route = router.get("http://127.0.0.1:8603/3.0/search-members").mock(return_value=found())
+        connector = MailchimpConnector(
+            "http://127.0.0.1:8603/", KEY, transport=transport, rate=Unlimited()
+        )
+        async with connector:
+            assert not (await connector.locate(SUBJECT)).found
         assert route.called
 
     def test_in_production_an_unset_url_means_the_keys_data_centre(
@@ -83,9 +108,16 @@ class TestDataCentre:
         monkeypatch.setenv("DSAR_MAILCHIMP_URL", "https://us9.api.mailchimp.com")
         assert Settings(_env_file=None).mailchimp_url == "https://us9.api.mailchimp.com"
 
+    def test_a_configured_list_id_is_still_accepted(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Deployments that set DSAR_MAILCHIMP_LIST_ID keep working; the connector needs none."""
+        from dsar.settings import Settings
+
+        monkeypatch.setenv("DSAR_MAILCHIMP_LIST_ID", "0123abcdef")
+        assert Settings(_env_file=None).mailchimp_list_id == "0123abcdef"
+
     def test_a_key_without_a_data_centre_is_refused_with_what_to_do(self) -> None:
         with pytest.raises(AuthError, match="DSAR_MAILCHIMP_URL"):
-            MailchimpConnector(None, "0123456789abcdef0123456789abcdef", LIST)
+            MailchimpConnector(None, "0123456789abcdef0123456789abcdef")
 
 
 class TestSubscriberHash:
@@ -95,65 +127,125 @@ class TestSubscriberHash:
 
 
 class TestLocate:
-    async def test_gets_member_by_hash_with_basic_auth(
+    async def test_searches_every_audience_for_exact_matches_with_basic_auth(
         self, router: respx.Router, mailchimp: MailchimpConnector
     ) -> None:
-        """GET /3.0/lists/{list}/members/{md5} authenticated with the key as password."""
-        route = member_returns(router, member())
+        """One GET /3.0/search-members per address, no list_id, full-text part excluded."""
+        route = search_returns(router, member())
         located = await mailchimp.locate(SUBJECT)
-        assert located.refs == (f"member:{HASH}",)
-        auth = route.calls.last.request.headers["Authorization"]
+        assert located.refs == (f"member:{NEWS}/{HASH}",)
+        request = route.calls.last.request
+        assert dict(request.url.params) == {"query": EMAIL, "exclude_fields": SEARCH_EXCLUDES}
+        assert "full_search" in SEARCH_EXCLUDES.split(",")
+        auth = request.headers["Authorization"]
         assert base64.b64decode(auth.removeprefix("Basic ")).decode().endswith(f":{KEY}")
 
-    async def test_404_is_not_found(
+    async def test_a_person_in_two_audiences_is_found_in_both(
         self, router: respx.Router, mailchimp: MailchimpConnector
     ) -> None:
-        """A member that does not exist answers 404: not found, no error."""
-        member_returns(router, None)
+        search_returns(router, member(NEWS), member(EVENTS, status="unsubscribed"))
+        located = await mailchimp.locate(SUBJECT)
+        assert located.refs == (f"member:{NEWS}/{HASH}", f"member:{EVENTS}/{HASH}")
+
+    async def test_no_exact_match_is_not_found(
+        self, router: respx.Router, mailchimp: MailchimpConnector
+    ) -> None:
+        search_returns(router)
         assert not (await mailchimp.locate(SUBJECT)).found
+
+    async def test_a_match_for_another_address_is_never_acted_on(
+        self, router: respx.Router, mailchimp: MailchimpConnector
+    ) -> None:
+        """Only members whose address is the person's count, whatever the search returns."""
+        search_returns(router, member(email_address="jonas.beispiel@other.example"))
+        post = router.post(url__startswith=BASE)
+        outcome = await mailchimp.erase(SUBJECT)
+        assert (outcome.count, post.call_count) == (0, 0)
+
+    async def test_each_address_is_searched_and_each_membership_kept_once(
+        self, router: respx.Router, mailchimp: MailchimpConnector
+    ) -> None:
+        other = "j.b@example.net"
+        other_member = member(EVENTS, email_address=other, id=subscriber_hash(other))
+        route = router.get(SEARCH).mock(
+            side_effect=lambda request: found(
+                *(
+                    [other_member]
+                    if request.url.params["query"] == other
+                    else [member(NEWS), member(NEWS)]
+                )
+            )
+        )
+        located = await mailchimp.locate(Subject(emails=(EMAIL, other)))
+        assert route.call_count == 2
+        assert located.refs == (
+            f"member:{NEWS}/{HASH}",
+            f"member:{EVENTS}/{subscriber_hash(other)}",
+        )
+
+    async def test_a_search_that_holds_back_matches_is_an_error(
+        self, router: respx.Router, mailchimp: MailchimpConnector
+    ) -> None:
+        """The search cannot page: acting on part of the memberships would be a partial erasure
+        reported as complete, so it fails instead."""
+        router.get(SEARCH).mock(return_value=found(member(), total=3))
+        with pytest.raises(ProtocolError, match="1 of 3"):
+            await mailchimp.erase(SUBJECT)
+
+    @pytest.mark.parametrize(
+        "body",
+        [{}, {"exact_matches": {"members": "none"}}, {"exact_matches": {"members": [{"id": 1}]}}],
+    )
+    async def test_an_answer_without_usable_matches_is_a_protocol_error(
+        self, router: respx.Router, mailchimp: MailchimpConnector, body: dict[str, Any]
+    ) -> None:
+        router.get(SEARCH).mock(return_value=httpx.Response(200, json=body))
+        with pytest.raises(ProtocolError):
+            await mailchimp.locate(SUBJECT)
 
 
 class TestExport:
-    async def test_exports_member_without_links(
+    async def test_exports_each_membership_without_links(
         self, router: respx.Router, mailchimp: MailchimpConnector
     ) -> None:
-        """The member record is exported whole, minus Mailchimp's hypermedia links."""
-        member_returns(router, member())
-        (record,) = (await mailchimp.export(SUBJECT)).records
-        assert record.category == "newsletter_subscription"
-        assert record.data["ip_signup"] == "203.0.113.9"
-        assert "_links" not in record.data
+        """One record per audience, naming it; Mailchimp's hypermedia links are left out."""
+        search_returns(router, member(NEWS), member(EVENTS, status="unsubscribed"))
+        records = (await mailchimp.export(SUBJECT)).records
+        assert [r.category for r in records] == ["newsletter_subscription"] * 2
+        assert [r.data["list_id"] for r in records] == [NEWS, EVENTS]
+        assert records[0].data["ip_signup"] == "203.0.113.9"
+        assert all("_links" not in r.data for r in records)
 
 
 class TestRectify:
-    async def test_patches_merge_fields_and_email(
+    async def test_patches_merge_fields_and_email_in_every_audience(
         self, router: respx.Router, mailchimp: MailchimpConnector
     ) -> None:
         """Names and phone go to merge fields; a new address goes to email_address."""
-        member_returns(router, member())
-        patch = router.patch(MEMBER_URL).mock(return_value=httpx.Response(200, json=member()))
+        search_returns(router, member(NEWS), member(EVENTS))
+        patches = [
+            router.patch(url(list_id)).mock(return_value=httpx.Response(200, json=member()))
+            for list_id in (NEWS, EVENTS)
+        ]
         outcome = await mailchimp.rectify(
             SUBJECT,
-            {
-                "last_name": "Beispiel-Neu",
-                "first_name": "Jonas",
-                "phone": "+4930123",
-                "email": "j@b.example",
-            },
-        )
-        assert json.loads(patch.calls.last.request.content) == {
-            "email_address": "j@b.example",
-            "merge_fields": {"LNAME": "Beispiel-Neu", "PHONE": "+4930123"},
-        }
-        assert outcome.count == 1
+            {"last_name": "Beispiel-Neu", "first_name": "Jonas", "phone": "+4930123",
+             "email": "j@b.example"},
+        )  # fmt: skip
+        for patch in patches:
+            assert json.loads(patch.calls.last.request.content) == {
+                "email_address": "j@b.example",
+                "merge_fields": {"LNAME": "Beispiel-Neu", "PHONE": "+4930123"},
+            }
+        assert outcome.count == 2
         assert "j@b.example" not in outcome.note
 
     async def test_repeat_sends_nothing(
         self, router: respx.Router, mailchimp: MailchimpConnector
     ) -> None:
         """Merge fields already right are not written again."""
-        member_returns(router, member())
-        patch = router.patch(MEMBER_URL)
+        search_returns(router, member())
+        patch = router.patch(url__startswith=BASE)
         outcome = await mailchimp.rectify(SUBJECT, {"first_name": "Jonas"})
         assert patch.call_count == 0
         assert outcome.count == 0
@@ -162,24 +254,19 @@ class TestRectify:
         self, router: respx.Router, mailchimp: MailchimpConnector
     ) -> None:
         """An existing ADDRESS is updated in full; a member without one gets no partial one."""
-        address = {
-            "addr1": "Hauptstr. 1",
-            "city": "Berlin",
-            "state": "",
-            "zip": "10115",
-            "country": "DE",
-        }
-        member_returns(router, member(merge_fields={"FNAME": "Jonas", "ADDRESS": address}))
-        patch = router.patch(MEMBER_URL).mock(return_value=httpx.Response(200, json=member()))
-        await mailchimp.rectify(SUBJECT, {"city": "Potsdam"})
+        address = {"addr1": "Hauptstr. 1", "city": "Berlin", "state": "", "zip": "10115",
+                   "country": "DE"}  # fmt: skip
+        with_address = member(NEWS, merge_fields={"FNAME": "Jonas", "ADDRESS": address})
+        search_returns(router, with_address, member(EVENTS))
+        patch = router.patch(url(NEWS)).mock(return_value=httpx.Response(200, json=member()))
+        other = router.patch(url(EVENTS))
+        outcome = await mailchimp.rectify(SUBJECT, {"city": "Potsdam"})
         assert json.loads(patch.calls.last.request.content) == {
             "merge_fields": {"ADDRESS": {**address, "city": "Potsdam"}}
         }
-        member_returns(router, member())
-        outcome = await mailchimp.rectify(SUBJECT, {"city": "Potsdam"})
-        assert patch.call_count == 1
-        assert outcome.count == 0
-        assert "no address" in outcome.note
+        assert other.call_count == 0
+        assert outcome.count == 1
+        assert "1 member(s) have no address" in outcome.note
 
     async def test_company_is_unsupported(self, mailchimp: MailchimpConnector) -> None:
         """A list without a company field refuses it rather than dropping it."""
@@ -188,35 +275,40 @@ class TestRectify:
 
 
 class TestErase:
-    async def test_posts_delete_permanent(
+    async def test_a_person_in_two_audiences_is_deleted_permanently_from_both(
         self, router: respx.Router, mailchimp: MailchimpConnector
     ) -> None:
-        """Erase is POST .../actions/delete-permanent, synchronous: complete with count 1."""
-        member_returns(router, member())
-        route = router.post(f"{MEMBER_URL}/actions/delete-permanent").mock(
-            return_value=httpx.Response(204)
-        )
+        """Erase is POST .../actions/delete-permanent on each membership, synchronous."""
+        search_returns(router, member(NEWS), member(EVENTS, status="archived"))
+        posts = [
+            router.post(f"{url(list_id)}/actions/delete-permanent").mock(
+                return_value=httpx.Response(204)
+            )
+            for list_id in (NEWS, EVENTS)
+        ]
         outcome = await mailchimp.erase(SUBJECT)
-        assert route.call_count == 1
-        assert (outcome.complete, outcome.count, outcome.job_ref) == (True, 1, None)
+        assert [p.call_count for p in posts] == [1, 1]
+        assert (outcome.complete, outcome.count, outcome.job_ref) == (True, 2, None)
+        assert outcome.refs == (f"member:{NEWS}/{HASH}", f"member:{EVENTS}/{HASH}")
+        assert "2 audience(s)" in outcome.note
 
     async def test_already_gone_is_complete_with_note(
         self, router: respx.Router, mailchimp: MailchimpConnector
     ) -> None:
         """A member that is not there is erased already: no write, complete, count 0, a note."""
-        member_returns(router, None)
-        post = router.post(f"{MEMBER_URL}/actions/delete-permanent")
+        search_returns(router)
+        post = router.post(url__startswith=BASE)
         outcome = await mailchimp.erase(SUBJECT)
         assert post.call_count == 0
         assert (outcome.complete, outcome.count) == (True, 0)
         assert "nothing to erase" in outcome.note
 
-    async def test_vanished_between_lookup_and_delete_is_complete(
+    async def test_vanished_between_search_and_delete_is_complete(
         self, router: respx.Router, mailchimp: MailchimpConnector
     ) -> None:
         """A 404 from delete-permanent (deleted meanwhile) counts as done."""
-        member_returns(router, member())
-        router.post(f"{MEMBER_URL}/actions/delete-permanent").mock(
+        search_returns(router, member())
+        router.post(f"{url(NEWS)}/actions/delete-permanent").mock(
             return_value=httpx.Response(404, json={"title": "Resource Not Found"})
         )
         outcome = await mailchimp.erase(SUBJECT)
@@ -226,8 +318,8 @@ class TestErase:
         self, router: respx.Router, mailchimp: MailchimpConnector
     ) -> None:
         """delete-permanent is repeatable, so 503s are retried up to the bound."""
-        member_returns(router, member())
-        route = router.post(f"{MEMBER_URL}/actions/delete-permanent").mock(
+        search_returns(router, member())
+        route = router.post(f"{url(NEWS)}/actions/delete-permanent").mock(
             return_value=httpx.Response(503)
         )
         with pytest.raises(TransientError):
@@ -236,24 +328,27 @@ class TestErase:
 
 
 class TestRestriction:
-    async def test_restrict_unsubscribes(
+    async def test_restrict_unsubscribes_every_mailable_membership(
         self, router: respx.Router, mailchimp: MailchimpConnector
     ) -> None:
-        """A subscribed member is PATCHed to status unsubscribed."""
-        member_returns(router, member())
-        patch = router.patch(MEMBER_URL).mock(
-            return_value=httpx.Response(200, json=member(status="unsubscribed"))
-        )
+        """Subscribed and pending members are PATCHed to unsubscribed; others left alone."""
+        search_returns(router, member(NEWS), member(EVENTS, status="pending"))
+        patches = [
+            router.patch(url(list_id)).mock(return_value=httpx.Response(200, json=member()))
+            for list_id in (NEWS, EVENTS)
+        ]
         outcome = await mailchimp.restrict(SUBJECT)
-        assert json.loads(patch.calls.last.request.content) == {"status": "unsubscribed"}
-        assert (outcome.complete, outcome.count) == (True, 1)
+        for patch in patches:
+            assert json.loads(patch.calls.last.request.content) == {"status": "unsubscribed"}
+        assert (outcome.complete, outcome.count) == (True, 2)
 
     async def test_restrict_twice_sends_nothing(
         self, router: respx.Router, mailchimp: MailchimpConnector
     ) -> None:
-        """An unsubscribed member is left alone."""
-        member_returns(router, member(status="unsubscribed"))
-        patch = router.patch(MEMBER_URL)
+        """Unsubscribed, cleaned and archived members are left alone."""
+        statuses = ("unsubscribed", "cleaned", "archived")
+        search_returns(router, *(member(f"list{i}", status=s) for i, s in enumerate(statuses)))
+        patch = router.patch(url__startswith=BASE)
         assert (await mailchimp.restrict(SUBJECT)).count == 0
         assert patch.call_count == 0
 
@@ -261,13 +356,14 @@ class TestRestriction:
         self, router: respx.Router, mailchimp: MailchimpConnector
     ) -> None:
         """Lifting writes nothing to Mailchimp: re-subscribing needs fresh consent."""
-        member_returns(router, member(status="unsubscribed"))
-        patch = router.patch(MEMBER_URL)
+        search_returns(router, member(status="unsubscribed"))
+        patch = router.patch(url__startswith=BASE)
         post = router.post(url__startswith=BASE)
         outcome = await mailchimp.lift_restriction(SUBJECT)
         assert patch.call_count == post.call_count == 0
         assert outcome.complete
         assert outcome.action is Capability.LIFT_RESTRICTION
+        assert outcome.refs == (f"member:{NEWS}/{HASH}",)
         assert "consent" in outcome.note
 
     async def test_status_is_unsupported(self, mailchimp: MailchimpConnector) -> None:
@@ -277,12 +373,21 @@ class TestRestriction:
             await mailchimp.status("mailchimp:anything")
 
 
+PROBLEM_403 = {
+    "type": "https://mailchimp.com/developer/marketing/docs/errors/",
+    "title": "Forbidden",
+    "status": 403,
+    "detail": "You don't have permission to access this resource",
+    "instance": "0b7f6a9c",
+}
+
+
 class TestErrors:
     async def test_401_is_auth_error(
         self, router: respx.Router, mailchimp: MailchimpConnector
     ) -> None:
         """A problem+json 401 becomes AuthError with Mailchimp's title, not the key."""
-        router.get(MEMBER_URL).mock(
+        router.get(SEARCH).mock(
             return_value=httpx.Response(
                 401, json={"title": "API Key Invalid", "detail": "Your API key may be invalid"}
             )
@@ -291,54 +396,56 @@ class TestErrors:
             await mailchimp.locate(SUBJECT)
         assert KEY not in str(info.value)
 
-    async def test_a_403_without_a_body_is_a_throttle_and_is_retried(
-        self, router: respx.Router, mailchimp: MailchimpConnector
+    async def test_a_403_without_a_body_is_a_throttle_retried_with_backoff(
+        self, router: respx.Router, mailchimp: MailchimpConnector, fake_time: FakeTime
     ) -> None:
-        """Mailchimp throttles at high volume with a body-less 403: wait and ask again."""
-        route = router.get(MEMBER_URL).mock(
+        """Mailchimp throttles at high volume with a 403 that has no JSON body (empty, or an
+        edge network's HTML page): wait, with back-off, and ask again."""
+        route = router.get(SEARCH).mock(
             side_effect=[
-                httpx.Response(403, content=b"", headers={"Retry-After": "0"}),
+                httpx.Response(403, content=b""),
                 httpx.Response(
                     403, text="<html>Access Denied</html>", headers={"Content-Type": "text/html"}
                 ),
-                httpx.Response(200, json=member()),
+                found(member()),
             ]
         )
         located = await mailchimp.locate(SUBJECT)
         assert located.found
         assert route.call_count == 3
+        assert len(fake_time.sleeps) == 2
+
+    async def test_a_throttle_that_never_ends_gives_up_at_the_bound(
+        self, router: respx.Router, mailchimp: MailchimpConnector
+    ) -> None:
+        route = router.get(SEARCH).mock(return_value=httpx.Response(403))
+        with pytest.raises(TransientError, match="throttled"):
+            await mailchimp.locate(SUBJECT)
+        assert route.call_count == RetryPolicy().max_attempts
 
     async def test_a_403_with_a_problem_document_is_a_permission_error(
         self, router: respx.Router, mailchimp: MailchimpConnector
     ) -> None:
         """A 403 that explains itself is the key lacking a permission: not retried."""
-        route = router.get(MEMBER_URL).mock(
+        route = router.get(SEARCH).mock(
             return_value=httpx.Response(
-                403,
-                json={
-                    "type": "https://mailchimp.com/developer/marketing/docs/errors/",
-                    "title": "Forbidden",
-                    "status": 403,
-                    "detail": "You don't have permission to access this resource",
-                    "instance": "0b7f6a9c",
-                },
-                headers={"Content-Type": "application/problem+json"},
+                403, json=PROBLEM_403, headers={"Content-Type": "application/problem+json"}
             )
         )
         with pytest.raises(AuthError, match="Forbidden"):
             await mailchimp.locate(SUBJECT)
         assert route.call_count == 1
 
-    async def test_404_body_with_email_is_scrubbed(
+    async def test_error_body_with_email_is_scrubbed(
         self, router: respx.Router, mailchimp: MailchimpConnector
     ) -> None:
         """An error detail echoing the address never reaches the message."""
-        router.patch(MEMBER_URL).mock(
+        search_returns(router, member())
+        router.patch(url(NEWS)).mock(
             return_value=httpx.Response(
                 400, json={"title": "Member Exists", "detail": f"{EMAIL} is already a list member"}
             )
         )
-        member_returns(router, member())
         with pytest.raises(PermanentError, match="Member Exists") as info:
             await mailchimp.rectify(SUBJECT, {"email": "other@example.com"})
         assert EMAIL.lower() not in str(info.value).lower()
@@ -346,7 +453,7 @@ class TestErrors:
     async def test_malformed_json_is_protocol_error(
         self, router: respx.Router, mailchimp: MailchimpConnector
     ) -> None:
-        """A member body that does not parse raises ProtocolError."""
-        router.get(MEMBER_URL).mock(return_value=httpx.Response(200, content=b'{"email_address": '))
+        """A search body that does not parse raises ProtocolError."""
+        router.get(SEARCH).mock(return_value=httpx.Response(200, content=b'{"exact_matches": '))
         with pytest.raises(ProtocolError):
             await mailchimp.locate(SUBJECT)

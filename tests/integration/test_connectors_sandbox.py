@@ -31,7 +31,7 @@ from connectors import (
 )
 from connectors.shopify import MISSING_ALL_ORDERS, RESTRICTED_TAG
 from connectors.shopify_graphql import ORDERS
-from sandbox import ShopifyLimits
+from sandbox import MAILCHIMP_EVENTS_LIST_ID, ShopifyLimits
 from sandbox.faults import FaultConfig, FaultKind
 from sandbox.seed import JONAS, MARIA, NEWSLETTER_ONLY, NOBODY, SHOP_ONLY
 from sandbox.server import RunningSandbox, Sandbox, running_sandbox
@@ -91,10 +91,7 @@ class Trio:
             retry=RETRY,
         )
         self.mailchimp = MailchimpConnector(
-            running.mailchimp_url,
-            running.mailchimp_api_key,
-            running.mailchimp_list_id,
-            retry=RETRY,
+            running.mailchimp_url, running.mailchimp_api_key, retry=RETRY
         )
 
     @property
@@ -217,7 +214,8 @@ class TestRectification:
     async def test_rectify_changes_exactly_the_requested_fields(
         self, trio: Trio, sandbox: RunningSandbox
     ) -> None:
-        """Only the requested fields change (city only where an address is held); no rewrite."""
+        """Only the requested fields change (city only where an address is held); no rewrite.
+        Jonas is in both Mailchimp audiences: both memberships are corrected."""
         box = sandbox.sandbox
         subject = Subject(emails=(JONAS.email,))
         customer_id = JONAS.shopify_customer_id or 0
@@ -226,10 +224,12 @@ class TestRectification:
         before_customer = dataclasses.asdict(box.shopify.customers[customer_id])
         before_profile = dataclasses.asdict(box.klaviyo.profiles[profile_id])
         before_member = dataclasses.asdict(box.mailchimp.members[member_id])
+        events_member = box.mailchimp.get(member_id, MAILCHIMP_EVENTS_LIST_ID)
+        assert events_member is not None
 
         changes = {"last_name": "Beispiel-Neu", "city": "Potsdam"}
         outcomes = [await c.rectify(subject, changes) for c in trio.all]  # type: ignore[arg-type]
-        assert [o.count for o in outcomes] == [1, 1, 1]
+        assert [o.count for o in outcomes] == [1, 1, 2]
 
         after_customer = dataclasses.asdict(box.shopify.customers[customer_id])
         assert after_customer["last_name"] == "Beispiel-Neu"
@@ -256,7 +256,9 @@ class TestRectification:
         assert without(after_member, "merge_fields", "last_changed") == without(
             before_member, "merge_fields", "last_changed"
         )
-        assert "no address" in outcomes[2].note
+        assert events_member.merge_fields["LNAME"] == "Beispiel-Neu"
+        assert "2 member(s) have no address" in outcomes[2].note
+        assert box.mailchimp.calls.effects("member_updated", member_id) == 2
 
         effects = (
             box.shopify.calls.effects("customer_updated"),

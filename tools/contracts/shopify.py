@@ -34,7 +34,7 @@ from graphql import (
 from graphql.type import DEFAULT_DEPRECATION_REASON
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCE = Path("/work/shared/vendor-contracts/shopify")
+SOURCE = ROOT.parent / "shared" / "vendor-contracts" / "shopify"
 TARGET = ROOT / "sandbox" / "contracts" / "shopify"
 VERSIONS = ("2026-01", "2026-04", "2026-07", "2026-10")
 ORIGIN = "@shopify/dev-mcp@1.16.0 (npm, ISC licence), package/dist/data/admin_{version}.json.gz"
