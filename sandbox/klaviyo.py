@@ -1,5 +1,9 @@
 """The Klaviyo API emulator (JSON:API, revisions within Klaviyo's two-year support window).
 
+Every route is an operation of Klaviyo's published contract (:mod:`sandbox.klaviyo_contract`):
+a request is held to its parameters, body schema and scopes before it is acted on, and the
+filter operators and page sizes are the ones the contract declares.
+
 Every request needs ``Authorization: Klaviyo-API-Key <key>`` (else 401) and a ``revision``
 header (else 400). Routes: ``/api/profiles`` (filter, sort, sparse fields, cursor pages),
 ``/api/profiles/{id}`` (GET, PATCH), ``/api/profiles/{id}/lists``, ``/api/lists``,
@@ -22,13 +26,16 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from sandbox.config import EmulatorConfig
 from sandbox.credentials import KLAVIYO_API_KEY
 from sandbox.emulator import Emulator, InvalidBody, json_object, json_response
 from sandbox.faults import FaultInjector
+from sandbox.klaviyo_contract import load_contract
 from sandbox.klaviyo_documents import (
     JSONAPI,
+    base,
     document,
     error,
     event_json,
@@ -61,23 +68,19 @@ from sandbox.ratelimit import FixedWindows, KlaviyoLimits, Limiter, NoLimit
 
 __all__ = ["KlaviyoState", "create_klaviyo_app"]
 
-_IDENTIFIERS = ("equals", "any")
-_DATES = ("greater-than", "greater-or-equal", "less-than", "less-or-equal")
-PROFILE_FILTERS = {
-    "id": _IDENTIFIERS,
-    "email": _IDENTIFIERS,
-    "phone_number": _IDENTIFIERS,
-    "external_id": _IDENTIFIERS,
-    "created": _DATES,
-    "updated": _DATES,
-}
-EVENT_FILTERS = {
-    "profile_id": ("equals",),
-    "metric_id": ("equals",),
-    "datetime": _DATES,
-    "timestamp": _DATES,
-}
-LIST_FILTERS = {"id": _IDENTIFIERS, "name": ("equals",)}
+_CONTRACT = load_contract()
+#: The filters the emulator evaluates, with the operators Klaviyo's contract allows on each.
+PROFILE_FILTERS = _CONTRACT.filters(
+    "GET", "/api/profiles", ("id", "email", "phone_number", "external_id", "created", "updated")
+)
+EVENT_FILTERS = _CONTRACT.filters(
+    "GET", "/api/events", ("profile_id", "metric_id", "datetime", "timestamp")
+)
+LIST_FILTERS = _CONTRACT.filters("GET", "/api/lists", ("id", "name"))
+#: Each collection's default and largest ``page[size]``, as the contract declares them.
+PROFILE_PAGES = _CONTRACT.page_bounds("GET", "/api/profiles")
+EVENT_PAGES = _CONTRACT.page_bounds("GET", "/api/events")
+LIST_PAGES = _CONTRACT.page_bounds("GET", "/api/lists")
 SUPPRESSION_CREATE = "profile-suppression-bulk-create-job"
 SUPPRESSION_DELETE = "profile-suppression-bulk-delete-job"
 UNSUBSCRIBE = "profile-subscription-bulk-delete-job"
@@ -121,7 +124,9 @@ def create_klaviyo_app(
                 return (text or "", p.id)
 
             found.sort(key=key, reverse=sort.startswith("-"))
-            page, links = paginate(request, found, key, default=20, descending=sort.startswith("-"))
+            page, links = paginate(
+                request, found, key, bounds=PROFILE_PAGES, descending=sort.startswith("-")
+            )
         except QueryError as exc:
             return invalid(exc.detail, parameter=exc.parameter)
         return document([profile_json(request, p) for p in page], links)
@@ -165,11 +170,10 @@ def create_klaviyo_app(
         found = state.get(request.path_params["profile_id"])
         if found is None:
             return _no_profile(request)
-        try:
-            page, links = paginate(request, state.lists_of(found), lambda k: (k.id,), default=10)
-        except QueryError as exc:
-            return invalid(exc.detail, parameter=exc.parameter)
-        return document([list_json(request, k) for k in page], links)
+        # The operation has no page parameters: every list of the profile in one answer.
+        return document(
+            [list_json(request, k) for k in state.lists_of(found)], {"self": str(request.url)}
+        )
 
     async def lists(request: Request) -> Response:
         try:
@@ -179,7 +183,7 @@ def create_klaviyo_app(
             for cond in conditions:
                 values = cond.value if cond.op == "any" else [cond.value]
                 items = [k for k in items if str(getattr(k, cond.field)) in map(str, values)]
-            page, links = paginate(request, items, lambda k: (k.id,), default=10)
+            page, links = paginate(request, items, lambda k: (k.id,), bounds=LIST_PAGES)
         except QueryError as exc:
             return invalid(exc.detail, parameter=exc.parameter)
         return document([list_json(request, k) for k in page], links)
@@ -203,7 +207,7 @@ def create_klaviyo_app(
             def key(e: Event) -> tuple[str, ...]:
                 return (iso(e.datetime) or "", e.id)
 
-            page, links = paginate(request, found, key, default=20, descending=descending)
+            page, links = paginate(request, found, key, bounds=EVENT_PAGES, descending=descending)
         except QueryError as exc:
             return invalid(exc.detail, parameter=exc.parameter)
         body: dict[str, Any] = {"data": [event_json(request, e) for e in page], "links": links}
@@ -219,6 +223,7 @@ def create_klaviyo_app(
                     "type": "metric",
                     "id": m.id,
                     "attributes": {"name": m.name, "integration": {"name": m.integration}},
+                    "links": {"self": f"{base(request)}/api/metrics/{m.id}"},
                 }
                 for m in metrics
             ]
@@ -349,24 +354,39 @@ def create_klaviyo_app(
         state.unsubscribe(emails, list_id, phones)
         return Response(status_code=202)
 
+    def route(method: str, template: str, handler: Callable[[Request], Any]) -> Route:
+        """The route of one contract operation: checked against the contract, then handled."""
+        operation = _CONTRACT.operation(method, template.replace("{profile_id}", "{id}"))
+
+        async def checked(request: Request) -> Response:
+            scopes = state.key_scopes
+            refused = _CONTRACT.problem(
+                operation,
+                request.query_params.multi_items(),
+                await request.body(),
+                _CONTRACT.every_scope if scopes is None else scopes,
+            )
+            if refused is not None:
+                return refused
+            answer: Response = await handler(request)
+            return answer
+
+        return emulator.route(method, template, checked)
+
     create, delete = SUPPRESSION_CREATE + "s", SUPPRESSION_DELETE + "s"
     routes = [
-        emulator.route("GET", "/api/profiles", profiles),
-        emulator.route("GET", "/api/profiles/{profile_id}", profile),
-        emulator.route("PATCH", "/api/profiles/{profile_id}", patch_profile),
-        emulator.route("GET", "/api/profiles/{profile_id}/lists", profile_lists),
-        emulator.route("GET", "/api/lists", lists),
-        emulator.route("GET", "/api/events", events),
-        emulator.route("POST", "/api/data-privacy-deletion-jobs", deletion_job),
-        emulator.route(
-            "POST", f"/api/{create}", bulk_create(SUPPRESSION_CREATE, "suppression_requested")
-        ),
-        emulator.route("GET", f"/api/{create}/{{job_id}}", bulk_get(SUPPRESSION_CREATE)),
-        emulator.route(
-            "POST", f"/api/{delete}", bulk_create(SUPPRESSION_DELETE, "unsuppression_requested")
-        ),
-        emulator.route("GET", f"/api/{delete}/{{job_id}}", bulk_get(SUPPRESSION_DELETE)),
-        emulator.route("POST", f"/api/{UNSUBSCRIBE}s", unsubscribe),
+        route("GET", "/api/profiles", profiles),
+        route("GET", "/api/profiles/{profile_id}", profile),
+        route("PATCH", "/api/profiles/{profile_id}", patch_profile),
+        route("GET", "/api/profiles/{profile_id}/lists", profile_lists),
+        route("GET", "/api/lists", lists),
+        route("GET", "/api/events", events),
+        route("POST", "/api/data-privacy-deletion-jobs", deletion_job),
+        route("POST", f"/api/{create}", bulk_create(SUPPRESSION_CREATE, "suppression_requested")),
+        route("GET", f"/api/{create}/{{job_id}}", bulk_get(SUPPRESSION_CREATE)),
+        route("POST", f"/api/{delete}", bulk_create(SUPPRESSION_DELETE, "unsuppression_requested")),
+        route("GET", f"/api/{delete}/{{job_id}}", bulk_get(SUPPRESSION_DELETE)),
+        route("POST", f"/api/{UNSUBSCRIBE}s", unsubscribe),
     ]
     return emulator.app(routes)
 

@@ -65,11 +65,17 @@ def paginate(
     items: Sequence[_T],
     key: Callable[[_T], tuple[str, ...]],
     *,
-    default: int,
+    bounds: tuple[int, int],
     descending: bool = False,
-) -> tuple[list[_T], dict[str, str | None]]:
-    """One page of ``items`` (already in order) and the top-level ``links``."""
-    size = page_size(request.query_params.get("page[size]"), default=default, maximum=100)
+) -> tuple[list[_T], dict[str, str]]:
+    """One page of ``items`` (already in order) and the top-level ``links``.
+
+    ``bounds`` are the operation's default and largest ``page[size]``. As Klaviyo's contract
+    has it, ``links`` always has ``self`` and ``first``, and ``prev`` and ``next`` only where
+    there is such a page.
+    """
+    default, maximum = bounds
+    size = page_size(request.query_params.get("page[size]"), default=default, maximum=maximum)
     cursor = decode_cursor(request.query_params.get("page[cursor]"))
 
     def beyond(item: _T, mark: tuple[str, ...]) -> bool:
@@ -93,13 +99,11 @@ def paginate(
 
     has_next = bool(page) and key(page[-1]) != key(items[-1])
     has_prev = bool(page) and key(page[0]) != key(items[0])
-    links = {
-        "self": str(request.url),
-        "first": link(None),
-        "last": None,
-        "prev": link(("p", *key(page[0]))) if has_prev else None,
-        "next": link(("n", *key(page[-1]))) if has_next else None,
-    }
+    links = {"self": str(request.url), "first": link(None)}
+    if has_prev:
+        links["prev"] = link(("p", *key(page[0])))
+    if has_next:
+        links["next"] = link(("n", *key(page[-1])))
     return page, links
 
 
@@ -171,6 +175,7 @@ def list_json(request: Request, item: KList) -> dict[str, Any]:
 def event_json(request: Request, event: Event) -> dict[str, Any]:
     """An event resource with its profile and metric relationships."""
     root = base(request)
+    own = f"{root}/api/events/{event.id}"
     return {
         "type": "event",
         "id": event.id,
@@ -183,14 +188,20 @@ def event_json(request: Request, event: Event) -> dict[str, Any]:
         "relationships": {
             "profile": {
                 "data": {"type": "profile", "id": event.profile_id},
-                "links": {"related": f"{root}/api/profiles/{event.profile_id}"},
+                "links": {
+                    "self": f"{own}/relationships/profile",
+                    "related": f"{root}/api/profiles/{event.profile_id}",
+                },
             },
             "metric": {
                 "data": {"type": "metric", "id": event.metric_id},
-                "links": {"related": f"{root}/api/metrics/{event.metric_id}"},
+                "links": {
+                    "self": f"{own}/relationships/metric",
+                    "related": f"{root}/api/metrics/{event.metric_id}",
+                },
             },
         },
-        "links": {"self": f"{root}/api/events/{event.id}"},
+        "links": {"self": own},
     }
 
 

@@ -185,6 +185,8 @@ class KlaviyoState:
         self._events_of: dict[str, list[str]] = {}
         self.bulk_jobs: dict[str, BulkJob] = {}
         self.deletions: list[Deletion] = []
+        #: The scopes of the account's private API key; ``None`` is a full-access key.
+        self.key_scopes: frozenset[str] | None = None
         self._rng = random.Random(0)
         for event in events:
             self.add_event(event)

@@ -18,7 +18,7 @@ from sandbox.mailchimp_contract import CONTRACT, load_contract
 pytestmark = pytest.mark.anyio
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = Path("/work/shared/vendor-contracts/mailchimp")
+SOURCES = ROOT.parent / "shared" / "vendor-contracts" / "mailchimp"
 MEMBER = "/3.0/lists/{list_id}/members/{subscriber_hash}"
 MARIA_PATH = f"/3.0/lists/{MAILCHIMP_LIST_ID}/members/{MARIA.mailchimp_subscriber_hash}"
 MEMBERS_PATH = f"/3.0/lists/{MAILCHIMP_LIST_ID}/members"

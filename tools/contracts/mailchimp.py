@@ -37,6 +37,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sandbox.openapi import PROSE, dig, refs, strip_prose
+
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT.parent / "shared" / "vendor-contracts" / "mailchimp"
 TARGET = ROOT / "sandbox" / "contracts" / "mailchimp"
@@ -59,44 +61,9 @@ OPERATIONS: tuple[tuple[str, str], ...] = (
     ("/3.0/lists/{list_id}/members/{subscriber_hash}/actions/delete-permanent", "post"),
     ("/3.0/search-members", "get"),
 )
-#: Keys that carry prose or tool-specific names, never structure.
-PROSE = frozenset(
-    {
-        "description",
-        "summary",
-        "title",
-        "example",
-        "examples",
-        "externalDocs",
-        "tags",
-        "x-title",
-        "x-custom-config",
-        "x-ballerina-name",
-        "x-ballerina-name-ignore",
-    }
-)
 #: The member resource, whose vendor definitions (body fields, error answer) are the model.
 MEMBER = "/3.0/lists/{list_id}/members/{subscriber_hash}"
 SUCCESS_MEDIA = "application/json"
-
-
-def strip_prose(node: Any) -> Any:
-    """The node without descriptions, titles, examples or tool annotations.
-
-    Inside ``properties`` the keys are field names, not keywords, so a field that happens to
-    be called ``title`` or ``description`` is kept.
-    """
-    if isinstance(node, list):
-        return [strip_prose(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if key in ("properties", "patternProperties"):
-            out[key] = {name: strip_prose(schema) for name, schema in value.items()}
-        elif key not in PROSE and not (key == "deprecated" and value is False):
-            out[key] = strip_prose(value)
-    return out
 
 
 def snake(name: str) -> str:
@@ -113,22 +80,6 @@ def from_conversion(path: str) -> str:
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
-
-
-def _dig(document: dict[str, Any], pointer: str) -> Any:
-    node: Any = document
-    for part in pointer.removeprefix("#/").split("/"):
-        node = node[part.replace("~1", "/").replace("~0", "~")]
-    return node
-
-
-def _refs(node: Any) -> set[str]:
-    if isinstance(node, list):
-        return set().union(*(_refs(item) for item in node)) if node else set()
-    if not isinstance(node, dict):
-        return set()
-    found = {node["$ref"]} if isinstance(node.get("$ref"), str) else set()
-    return found.union(*(_refs(value) for value in node.values()))
 
 
 def converted_operation(
@@ -186,7 +137,7 @@ def build(vendor: dict[str, Any], conversion: dict[str, Any]) -> dict[str, Any]:
     # Copy every schema referred to, transitively, from the source that names it; the vendor
     # excerpt's unresolved placeholders are filled from the conversion.
     schemas: dict[str, Any] = {}
-    pending = sorted(_refs(paths))
+    pending = sorted(refs(paths))
     while pending:
         name = pending.pop().rsplit("/", 1)[-1]
         if name in schemas:
@@ -198,7 +149,7 @@ def build(vendor: dict[str, Any], conversion: dict[str, Any]) -> dict[str, Any]:
         else:
             schema = copy.deepcopy(conversion["components"]["schemas"][name])
         schemas[name] = schema
-        pending.extend(sorted(_refs(schema)))
+        pending.extend(sorted(refs(schema)))
     _vendor_merge_fields({"paths": paths, "schemas": schemas}, vendor)
     schemes = {
         "basicAuth": conversion["components"]["securitySchemes"]["basicAuth"],
@@ -259,7 +210,7 @@ def _placeholder(name: str, conversion: dict[str, Any]) -> dict[str, Any]:
 def _deref(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     """A schema with its ``$ref`` (or a lone ``allOf`` wrapper) followed to the target."""
     while "$ref" in schema:
-        schema = _dig(document, schema["$ref"])
+        schema = dig(document, schema["$ref"])
     if set(schema) - PROSE == {"allOf"} and len(schema["allOf"]) == 1:
         return _deref(document, schema["allOf"][0])
     return schema
@@ -267,8 +218,8 @@ def _deref(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
 
 def check(extract: dict[str, Any], vendor: dict[str, Any]) -> None:
     """Every reference resolves, no prose is left, the vendor's operations are intact."""
-    for ref in _refs(extract):
-        _dig(extract, ref)
+    for ref in refs(extract):
+        dig(extract, ref)
     if strip_prose(extract) != extract:
         raise SystemExit("the extract still carries prose")
     for path, method in OPERATIONS:
