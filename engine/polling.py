@@ -74,12 +74,67 @@ async def poll_pending_step(step_id: str, *, deadline: float) -> str:
         delay = min(delay * 2, 5.0)
 
 
+#: How often an erasure is started again for a person the processor holds again after its
+#: deletion completed (a sync from the shop re-creates them until the shop's erasure is done).
+MAX_REPEATED_ERASURES = 3
+
+
 async def _job_verified(connector: Connector, step: Step, request: Request) -> bool:
-    """Whether the step's job is complete and, for an erasure, the person is no longer found."""
+    """Whether the step's job is complete and, for an erasure, the person is no longer found.
+
+    The person is looked for by every identity the request carries, not only by the ids the
+    job named: a processor fed by a sync (Klaviyo from Shopify) re-creates a deleted profile
+    under a new id. Found again, the person is erased again (up to
+    :data:`MAX_REPEATED_ERASURES` times), and the step waits on the new job.
+    """
     assert step.external_ref is not None  # noqa: S101 - only pending steps with a job get here
     status = await connector.status(step.external_ref)
     if not status.complete:
         return False
     if step.action == "erase":
-        return not (await connector.locate(subject_of(request))).found
+        subject = subject_of(request)
+        if (await connector.locate(subject)).found:
+            await _erase_again(connector, step, request)
+            return False
     return True
+
+
+async def _erase_again(connector: Connector, step: Step, request: Request) -> None:
+    """Start a new erasure for a person held again, recorded before and after the call."""
+    repeats = int(step.result.get("repeated_erasures", 0))
+    if repeats >= MAX_REPEATED_ERASURES:
+        log.warning(
+            "erasure_keeps_coming_back", request_id=step.request_id, recipient=step.recipient
+        )
+        return
+    with session_scope() as session:
+        append_event(
+            session,
+            action="erasure_repeated",
+            actor=ACTOR,
+            request_id=step.request_id,
+            data={
+                "recipient": step.recipient,
+                "reason": "held again after its deletion job completed",
+                "attempt": repeats + 1,
+            },
+        )
+    outcome = await connector.erase(subject_of(request))
+    with session_scope() as session:
+        stored = session.get(Step, step.id)
+        assert stored is not None  # noqa: S101
+        stored.result = {
+            **stored.result,
+            "repeated_erasures": repeats + 1,
+            "count": int(stored.result.get("count", 0)) + outcome.count,
+        }
+        if outcome.job_ref:
+            stored.external_ref = outcome.job_ref
+        session.add(stored)
+        append_event(
+            session,
+            action="erasure_job_started",
+            actor=ACTOR,
+            request_id=step.request_id,
+            data={"recipient": step.recipient, "complete": outcome.complete},
+        )

@@ -3,13 +3,11 @@
 Plain dataclasses behind one lock; the methods hold Klaviyo's rules. Three kinds of job
 complete :attr:`~sandbox.config.EmulatorConfig.async_delay` after they are accepted:
 
-- a **data-privacy deletion** removes every profile matching its one identifier, with the
-  profile's events and list memberships (Klaviyo offers no status for it: the profile is
-  simply gone afterwards);
-- a **suppression** job adds ``{"reason": "USER_SUPPRESSED", "timestamp": ...}`` to
-  ``subscriptions.email.marketing.suppression`` of each profile with a listed e-mail (profiles
-  are not created for unknown addresses: they count as ``skipped_count``); an
-  **unsuppression** job removes user suppressions again (bounces and spam complaints stay);
+- a **data-privacy deletion** removes every profile matching its one identifier (no status:
+  the profile is simply gone); its events stay for reporting, redacted (see :meth:`_delete`);
+- a **suppression** job adds a ``USER_SUPPRESSED`` suppression to each listed address's
+  profile, creating a suppressed profile for an address never seen; an **unsuppression** job
+  removes user suppressions again (bounces and spam complaints stay);
 - an **unsubscribe** job sets e-mail marketing consent to ``UNSUBSCRIBED`` and, when the job
   names a list, removes the profiles from that list.
 """
@@ -103,6 +101,10 @@ class Metric:
     id: str
     name: str
     integration: str = "API"
+
+
+#: The prefix of the profile id a deleted profile's redacted events carry (no such profile exists).
+REDACTED_PROFILE = "redacted-"
 
 
 @dataclass
@@ -269,17 +271,13 @@ class KlaviyoState:
             return profile
 
     def _validate(self, profile: Profile, attributes: dict[str, Any]) -> None:
-        for key, value in attributes.items():
+        for key in attributes:
             pointer = f"/data/attributes/{key}"
             if key not in PROFILE_ATTRIBUTES:
                 raise KlaviyoInputError(
                     f"'{key}' is not a valid field for the resource 'profile'.", pointer=pointer
                 )
-            if key in ("location", "properties") and value is not None:
-                if not isinstance(value, dict):
-                    raise KlaviyoInputError(f"'{key}' must be an object.", pointer=pointer)
-            elif value is not None and not isinstance(value, str):
-                raise KlaviyoInputError(f"'{key}' must be a string.", pointer=pointer)
+            # Value types are the contract's to check (sandbox.klaviyo_contract), before this.
         email, phone = attributes.get("email"), attributes.get("phone_number")
         if email is not None and not EMAIL_PATTERN.match(email):
             raise KlaviyoInputError("Invalid email address", pointer="/data/attributes/email")
@@ -315,8 +313,12 @@ class KlaviyoState:
 
     def _delete(self, deletion: Deletion) -> None:
         for profile in self.find(deletion.kind, deletion.value):
+            # Events stay for aggregate reporting: tied to no profile, nothing but the value.
+            anonymous = f"{REDACTED_PROFILE}{self.new_id()}"
             for event_id in self._events_of.pop(profile.id, []):
-                self.events.pop(event_id, None)
+                event = self.events[event_id]
+                event.profile_id = anonymous
+                event.properties = {k: v for k, v in event.properties.items() if k == "$value"}
             del self.profiles[profile.id]
             deletion.removed_profiles.append(profile.id)
         deletion.completed = True

@@ -34,6 +34,7 @@ from sandbox.credentials import (
 )
 from sandbox.faults import DroppedConnection, FaultConfig, FaultInjector
 from sandbox.klaviyo import KlaviyoState, create_klaviyo_app
+from sandbox.klaviyo_state import Profile
 from sandbox.mailchimp import MailchimpState, create_mailchimp_app
 from sandbox.ratelimit import KlaviyoLimits, MailchimpLimits, ShopifyLimits
 from sandbox.seed import seed_sandbox
@@ -109,6 +110,31 @@ class Sandbox:
             mailchimp_limits=mailchimp_limits or MailchimpLimits(),
             injectors={name: FaultInjector(configs[name].faults) for name in EMULATORS},
         )
+
+    def sync_shop_to_klaviyo(self, email: str) -> str | None:
+        """Run Klaviyo's Shopify integration for one address, as its periodic sync does.
+
+        A shop customer with the address and no Klaviyo profile gets a new profile (a new id)
+        from the shop's record, so a profile deleted at Klaviyo while the shop still holds the
+        customer comes back. The new profile's id, or ``None`` when nothing was created.
+        """
+        wanted = email.strip().lower()
+        with self.shopify.lock:
+            customers = [c for c in self.shopify.visible() if (c.email or "").lower() == wanted]
+        if not customers or self.klaviyo.find("email", email):
+            return None
+        customer = customers[0]
+        profile = Profile(
+            id=self.klaviyo.new_id(),
+            email=customer.email,
+            first_name=customer.first_name,
+            last_name=customer.last_name,
+            external_id=str(customer.id),
+            properties={"$source": "Shopify"},
+        )
+        with self.klaviyo.lock:
+            self.klaviyo.profiles[profile.id] = profile
+        return profile.id
 
     def injector(self, name: str) -> FaultInjector:
         """The fault injector of one emulator (e.g. to :meth:`~FaultInjector.force_throttle`)."""

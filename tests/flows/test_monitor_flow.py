@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -148,3 +150,47 @@ def test_dsar_monitor_command_prints_the_pass_as_json(prefect_api: None) -> None
     bad = runner.invoke(app, ["monitor", "--today", "April"])
     assert bad.exit_code == 2
     assert "--today" in bad.stderr
+
+
+def test_a_profile_the_shop_sync_brings_back_is_erased_again(
+    engine_env: Inbox, sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Klaviyo's deletion completes, then its Shopify integration re-creates the profile from
+    the shop (whose erasure takes days) under a new id. The erasure is verified by e-mail, not
+    by the old id: the new profile is found, erased in turn, and only then is the step done."""
+    monkeypatch.setenv("DSAR_ASYNC_WAIT_SECONDS", "0")
+    get_settings.cache_clear()
+    box = sandbox.sandbox
+    box.shopify.config = replace(box.shopify.config, async_delay=3600.0)
+    request_id = submit(RequestKind.ERASURE, MARIA_EMAIL)
+    run(request_id)
+    time.sleep(0.5)  # Klaviyo's deletion job is done; the shop still holds Maria
+    assert box.klaviyo.find("email", MARIA_EMAIL) == []
+    synced = box.sync_shop_to_klaviyo(MARIA_EMAIL)
+    assert synced is not None
+
+    for _ in range(3):
+        monitor_pass()
+        if klaviyo_step(request_id).status is StepStatus.DONE:
+            break
+        time.sleep(0.5)
+
+    assert klaviyo_step(request_id).status is StepStatus.DONE
+    assert box.klaviyo.find("email", MARIA_EMAIL) == []
+    assert any(synced in d.removed_profiles for d in box.klaviyo.deletions)
+    with session_scope() as session:
+        repeated = [
+            e.data for e in events_for(session, request_id) if e.action == "erasure_repeated"
+        ]
+    assert [r["recipient"] for r in repeated] == ["klaviyo"]
+
+
+def klaviyo_step(request_id: str) -> Step:
+    with session_scope() as session:
+        step = session.exec(
+            select(Step).where(
+                Step.request_id == request_id, Step.connector == "klaviyo", Step.action == "erase"
+            )
+        ).one()
+        session.expunge(step)
+        return step

@@ -315,11 +315,12 @@ def test_an_sms_unsubscribe_ends_sms_consent_and_keeps_email_consent(klaviyo: An
     assert channels.email.marketing.consent == "SUBSCRIBED"
 
 
-def test_a_deletion_job_removes_the_profile_and_its_events(
+def test_a_deletion_job_removes_the_profile_and_leaves_its_events_redacted(
     klaviyo: Any, state: KlaviyoState
 ) -> None:
     """The connector names the profile by id and still sends the ``attributes`` the contract
-    requires; the job is accepted with 202 and no body, and afterwards the profile is gone."""
+    requires; the job is accepted with 202 and no body, and afterwards the profile is gone and
+    its events, kept for reporting, are tied to no profile and carry nothing but a value."""
     target = spare(state, lambda p: any(e.profile_id == p.id for e in state.events.values()))
     with state.lock:
         had_events = [e.id for e in state.events.values() if e.profile_id == target.id]
@@ -336,8 +337,11 @@ def test_a_deletion_job_removes_the_profile_and_its_events(
     with pytest.raises(ApiException) as gone:
         klaviyo.Profiles.get_profile(target.id)
     assert gone.value.status == 404
+    assert klaviyo.Events.get_events(filter=f'equals(profile_id,"{target.id}")').data == []
     with state.lock:
-        assert not set(had_events) & set(state.events)
+        kept = [state.events[i] for i in had_events]
+        assert {e.profile_id for e in kept} & {target.id} == set()
+        assert all(set(e.properties) <= {"$value"} for e in kept)
         assert state.deletions[-1].removed_profiles == [target.id]
 
 
