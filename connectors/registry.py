@@ -1,8 +1,10 @@
 """Which connector class serves which ``connector:`` name in a processing register.
 
 A register names its recipients' connectors (``connector: shopify``); :func:`build_connector`
-turns such a name plus the settings into a ready connector, reading base URLs and credentials
-only at that moment so that importing this module touches neither environment nor network.
+turns such a name plus one controller's settings into a ready connector, reading base URLs and
+credentials only at that moment so that importing this module touches neither environment nor
+network. A credential the controller lacks is a :class:`MissingCredential`: a permanent error
+that fails the step with the variable to set, never a connector with an empty key.
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ from collections.abc import Callable, Mapping
 import httpx
 
 from connectors.base import Connector
-from connectors.errors import UnknownConnector
+from connectors.errors import AuthError, UnknownConnector
 from connectors.http import RetryPolicy
 from connectors.klaviyo import KlaviyoConnector
 from connectors.mailchimp import MailchimpConnector
 from connectors.ratelimit import ConcurrencyLimit, FixedWindows, LeakyBucket, RateLimiter
 from connectors.shopify import ShopifyConnector
-from dsar.settings import Settings
+from dsar.settings import ConfigurationError, ControllerSettings, Settings
 
 #: Shopify's GraphQL cost bucket: points, and points restored per second (Standard plan; the
 #: connector follows the figures Shopify reports in every answer).
@@ -33,34 +35,39 @@ CONNECTORS: Mapping[str, type[Connector]] = {
 }
 
 _Factory = Callable[
-    [Settings, httpx.AsyncBaseTransport | None, RateLimiter, RetryPolicy | None], Connector
+    [ControllerSettings, httpx.AsyncBaseTransport | None, RateLimiter, RetryPolicy | None],
+    Connector,
 ]
 
 _FACTORIES: Mapping[str, _Factory] = {
     "shopify": lambda s, t, rate, retry: ShopifyConnector(
-        s.shopify_url,
-        s.shopify_token.get_secret_value(),
-        s.shopify_api_version,
+        s.require("shopify_url"),
+        s.require("shopify_token"),
+        s.require("shopify_api_version"),
         transport=t,
         rate=rate,
         retry=retry,
     ),
     "klaviyo": lambda s, t, rate, retry: KlaviyoConnector(
-        s.klaviyo_url,
-        s.klaviyo_api_key.get_secret_value(),
-        s.klaviyo_revision,
+        s.require("klaviyo_url"),
+        s.require("klaviyo_api_key"),
+        s.require("klaviyo_revision"),
         transport=t,
         rate=rate,
         retry=retry,
     ),
     "mailchimp": lambda s, t, rate, retry: MailchimpConnector(
-        s.mailchimp_url,
-        s.mailchimp_api_key.get_secret_value(),
+        s.value("mailchimp_url") or None,
+        s.require("mailchimp_api_key"),
         transport=t,
         rate=rate,
         retry=retry,
     ),
 }
+
+
+class MissingCredential(AuthError):
+    """The controller has no credential (or address) configured for this processor."""
 
 
 def default_limiter(name: str, time_scale: float = 1.0) -> RateLimiter:
@@ -78,20 +85,26 @@ def default_limiter(name: str, time_scale: float = 1.0) -> RateLimiter:
 
 def build_connector(
     name: str,
-    settings: Settings,
+    settings: ControllerSettings | Settings,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     time_scale: float = 1.0,
     retry: RetryPolicy | None = None,
 ) -> Connector:
-    """A connector for the register name ``name``, configured from ``settings``.
+    """A connector for the register name ``name``, configured from one controller's settings
+    (:meth:`Settings.for_controller`); a whole :class:`Settings` stands for its unprefixed ones.
 
     ``time_scale`` scales the rate limiter's clock and ``retry`` replaces the default retry
     policy; both exist for benchmarks and tests that compress time. Raises
-    :class:`~connectors.errors.UnknownConnector` for a name no connector serves.
+    :class:`~connectors.errors.UnknownConnector` for a name no connector serves and
+    :class:`MissingCredential` (naming the variable to set) for a value the settings lack.
     """
     factory = _FACTORIES.get(name)
     if factory is None:
         known = ", ".join(sorted(CONNECTORS))
         raise UnknownConnector(f"no connector named {name!r}; known: {known}", processor=name)
-    return factory(settings, transport, default_limiter(name, time_scale), retry)
+    own = settings.unprefixed() if isinstance(settings, Settings) else settings
+    try:
+        return factory(own, transport, default_limiter(name, time_scale), retry)
+    except ConfigurationError as exc:
+        raise MissingCredential(str(exc), processor=name) from exc

@@ -1,8 +1,9 @@
 """What every step function starts from: the stored request, and the processors to talk to.
 
 A step reads its request and the controller's register in one short transaction
-(:func:`load`), and reaches a processor through the connector built once per event loop
-(:func:`connector_for`), keyed on every identity the request carries (:func:`subject_of`).
+(:func:`load`), and reaches a processor through the connector built once per event loop and
+controller from that controller's own settings (:func:`connector_for`), keyed on every
+identity the request carries (:func:`subject_of`).
 The step modules of :mod:`flows` share these, and :data:`ACTOR`, the name the audit trail
 gives their work.
 """
@@ -14,30 +15,63 @@ from dataclasses import dataclass
 
 from connectors.base import Connector, Subject
 from dsar.errors import NotFoundError
-from dsar.models import Request
-from dsar.register import Register, register_for
-from dsar.settings import get_settings
+from dsar.logging import get_logger
+from dsar.models import Notice, Request
+from dsar.register import Register, register_for, served_controllers
+from dsar.settings import ControllerSettings, get_settings
 from dsar.store import session_scope
 
 #: Actor name written into the audit trail for work done by flows.
 ACTOR = "flow"
+
+log = get_logger("dsar.flows")
 
 
 # ------------------------------------------------------------------------------------------
 # Connectors, cached per event loop (their HTTP clients and rate limiters belong to one loop)
 # ------------------------------------------------------------------------------------------
 
-_connectors: dict[tuple[int, str], Connector] = {}
+_connectors: dict[tuple[int, str, str], Connector] = {}
 
 
-def connector_for(name: str) -> Connector:
-    """The process's connector for ``name`` on the running loop, built from settings once."""
-    from connectors.registry import build_connector
+def controller_settings(controller: str) -> ControllerSettings:
+    """The settings ``controller`` works with, among the controllers this installation serves."""
+    return get_settings().for_controller(controller, served_controllers())
 
-    key = (id(asyncio.get_running_loop()), name)
+
+def connector_for(controller: str, name: str, *, recipient: str | None = None) -> Connector:
+    """``controller``'s connector for ``name`` on the running loop, built once from that
+    controller's settings: two shops never share a connector, a token or a rate limiter.
+
+    A credential the controller lacks raises
+    :class:`~connectors.registry.MissingCredential` (a permanent error, so the step fails),
+    naming the controller, the ``recipient`` being served and the variable to set.
+    """
+    from connectors.registry import MissingCredential, build_connector
+
+    key = (id(asyncio.get_running_loop()), controller, name)
     if key not in _connectors:
-        _connectors[key] = build_connector(name, get_settings())
+        try:
+            _connectors[key] = build_connector(name, controller_settings(controller))
+        except MissingCredential as exc:
+            log.warning("connector_unconfigured", controller=controller, connector=name)
+            if recipient is None:
+                raise
+            raise MissingCredential(
+                f"recipient {recipient!r}: {exc.detail}", processor=exc.processor
+            ) from exc
     return _connectors[key]
+
+
+def webhook_secret_of_notice(notice_id: str) -> str:
+    """The webhook secret of the controller on whose behalf a recorded notice is sent."""
+    with session_scope() as session:
+        notice = session.get(Notice, notice_id)
+        request = None if notice is None else session.get(Request, notice.request_id)
+        if request is None:
+            raise NotFoundError(f"no request for notice {notice_id!r}")
+        controller = request.controller
+    return controller_settings(controller).value("webhook_secret") or ""
 
 
 async def close_connectors() -> None:

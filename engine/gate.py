@@ -26,10 +26,15 @@ from engine.notices import send_to_subject
 
 
 async def _located_anywhere(request: Request, register: Register) -> bool:
-    """Whether any connected processor holds the request's e-mail address on file."""
-    names = sorted({r.connector for r in register.recipients if r.connector != MANUAL})
+    """Whether any connected processor holds the request's e-mail address on file (asked
+    with the request's controller's own credentials)."""
+    recipients = {r.connector: r.key for r in register.recipients if r.connector != MANUAL}
     subject = Subject(emails=(request.email,))
-    results = await asyncio.gather(*(connector_for(n).locate(subject) for n in names))
+    connectors = [
+        connector_for(request.controller, name, recipient=recipients[name])
+        for name in sorted(recipients)
+    ]
+    results = await asyncio.gather(*(c.locate(subject) for c in connectors))
     return any(r.found for r in results)
 
 

@@ -12,6 +12,7 @@ import asyncio
 
 from connectors.base import Connector
 from connectors.errors import ProtocolError, TransientError
+from connectors.registry import MissingCredential
 from dsar import lifecycle
 from dsar.audit import append_event
 from dsar.enums import StepStatus
@@ -41,7 +42,13 @@ async def poll_pending_step(step_id: str, *, deadline: float) -> str:
                 return step.status.value
             request = session.get(Request, step.request_id)
             assert request is not None  # noqa: S101
-        connector = connector_for(step.connector)
+        try:
+            connector = connector_for(request.controller, step.connector, recipient=step.recipient)
+        except MissingCredential as exc:  # nothing can be asked until the shop is configured
+            from engine.steps import record_failure
+
+            record_failure(step_id, exc)
+            return StepStatus.FAILED.value
         try:
             verified = await _job_verified(connector, step, request)
         except (TransientError, ProtocolError) as exc:

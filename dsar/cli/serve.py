@@ -10,7 +10,6 @@ from dsar.cli.output import (
     domain_errors,
     out,
 )
-from dsar.errors import InputError
 
 
 def serve(
@@ -21,13 +20,14 @@ def serve(
     ] = None,
 ) -> None:
     """Run the intake service and all deployments in one process (single-machine default)."""
+    from dsar.register import served_controllers
     from dsar.settings import get_settings
     from flows.runtime import prepare_prefect_env
 
     settings = get_settings()
     with domain_errors():
-        if settings.environment == "production" and not settings.webhook_secret.get_secret_value():
-            raise InputError("DSAR_WEBHOOK_SECRET must be set")
+        # every shop's own secrets and credentials, and none shared between shops
+        settings.check_controllers(served_controllers())
         zone = timezone or _default_zone()
         prepare_prefect_env(settings.home)
         from deployments.serve import serve as run_server

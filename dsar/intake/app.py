@@ -51,6 +51,7 @@ from dsar.intake.store import (
 )
 from dsar.logging import get_logger
 from dsar.notify import SIGNATURE_HEADER
+from dsar.register import served_controllers
 from dsar.settings import Settings, get_settings
 
 log = get_logger("dsar.intake.app")
@@ -68,14 +69,20 @@ def create_app(
     rate_limit: RateLimit | None = None,
 ) -> FastAPI:
     """The intake service. ``dispatcher`` starts processing (default: none, the monitor will);
-    ``rate_limit`` bounds requests per source address (default: 20 at once, 60 a minute)."""
+    ``rate_limit`` bounds requests per source address (default: 20 at once, 60 a minute).
+
+    Settings that would mix up the shops served raise
+    :class:`~dsar.settings.ConfigurationError` here, before any delivery is taken.
+    """
     app = FastAPI(
         title="dsar intake",
         summary="Data-subject requests in: contact form, Shopify compliance webhooks, a page.",
         version="0.1.0",
     )
+    settings = settings or get_settings()
+    settings.check_controllers(served_controllers())
     app.state.intake = IntakeState(
-        settings or get_settings(), dispatcher or NoopDispatcher(), rate_limit or RateLimit()
+        settings, dispatcher or NoopDispatcher(), rate_limit or RateLimit()
     )
     _install_error_handlers(app)
     _install_webhooks(app)
@@ -112,6 +119,18 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"error": "internal_error", "detail": None}, status_code=500)
 
 
+def named_controller(body: bytes, kind: str) -> str | None:
+    """The ``controller`` a contact-form body names, read before its signature is checked so
+    that the right shop's secret checks it (``None``: it names none, or cannot be read)."""
+    try:
+        value = parse_fields(body, kind).get("controller")
+    except IntakeRejection:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)  # as the form model reads numbers
+    return value.strip() or None if isinstance(value, str) else None
+
+
 def _install_webhooks(app: FastAPI) -> None:
     @app.post(
         "/webhooks/contact-form",
@@ -134,7 +153,13 @@ def _install_webhooks(app: FastAPI) -> None:
         kind = require_media_type(request, JSON, FORM)
         body = await read_capped(request)
         signature = request.headers.get(SIGNATURE_HEADER)
-        check_contact_signature(state.settings.webhook_secret.get_secret_value(), signature, body)
+        own = state.controller_settings(named_controller(body, kind))
+        check_contact_signature(
+            own.value("webhook_secret") or "",
+            signature,
+            body,
+            setting=" or ".join(own.variables("webhook_secret")),
+        )
         key = delivery_key("webhook", request.headers.get("idempotency-key"), signature or "")
 
         def work() -> Receipt:
@@ -159,20 +184,30 @@ def _install_webhooks(app: FastAPI) -> None:
     @app.post(
         "/webhooks/shopify",
         dependencies=[LIMITED],
-        responses={401: {"description": "Bad HMAC"}, 422: {"description": "Invalid payload"}},
+        responses={
+            401: {"description": "Bad HMAC, or a shop domain this service does not serve"},
+            422: {"description": "Invalid payload"},
+        },
     )
     async def shopify(
         request: HttpRequest,
         controller: Annotated[str | None, Query(max_length=64)] = None,
     ) -> JSONResponse:
         """Shopify's mandatory compliance webhooks: customers/data_request, customers/redact,
-        shop/redact (X-Shopify-Hmac-Sha256; idempotent by X-Shopify-Webhook-Id)."""
+        shop/redact (X-Shopify-Hmac-Sha256 with the shop's app secret, the shop found by
+        X-Shopify-Shop-Domain; idempotent by X-Shopify-Webhook-Id)."""
         state = state_of(request)
         require_media_type(request, JSON)
         body = await read_capped(request)
         hmac_header = request.headers.get("x-shopify-hmac-sha256")
-        secret = state.settings.shopify_app_secret.get_secret_value()
-        check_shopify_hmac(secret, hmac_header, body)
+        domain = request.headers.get("x-shopify-shop-domain", "")
+        controller, own = state.shopify_controller(domain, controller)
+        check_shopify_hmac(
+            own.value("shopify_app_secret") or "",
+            hmac_header,
+            body,
+            setting=" or ".join(own.variables("shopify_app_secret")),
+        )
         key = delivery_key(
             "shopify", request.headers.get("x-shopify-webhook-id"), hmac_header or ""
         )

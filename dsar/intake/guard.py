@@ -108,18 +108,24 @@ async def read_capped(request: HttpRequest, limit: int = MAX_BODY) -> bytes:
 
 
 def check_contact_signature(
-    secret: str, header: str | None, body: bytes, *, now: float | None = None
+    secret: str,
+    header: str | None,
+    body: bytes,
+    *,
+    now: float | None = None,
+    setting: str = "DSAR_WEBHOOK_SECRET",
 ) -> None:
     """Verify a contact-form delivery (``X-DSAR-Signature``, 300 s replay window).
 
     Without a configured secret every delivery is refused (503): accepting unsigned posts would
-    let anyone file requests in a subject's name and start the statutory clock.
+    let anyone file requests in a subject's name and start the statutory clock. ``setting``
+    names the variable that would configure it (the controller's own, with several shops).
     """
     if not secret:
         raise IntakeRejection(
             503,
             "webhook_secret_missing",
-            "DSAR_WEBHOOK_SECRET is not configured; deliveries are refused until it is set",
+            f"{setting} is not configured; deliveries are refused until it is set",
         )
     try:
         verify_signature(secret, header, body, now=now)
@@ -133,13 +139,15 @@ def shopify_hmac(secret: str, body: bytes) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def check_shopify_hmac(secret: str, header: str | None, body: bytes) -> None:
+def check_shopify_hmac(
+    secret: str, header: str | None, body: bytes, *, setting: str = "DSAR_SHOPIFY_APP_SECRET"
+) -> None:
     """Verify ``X-Shopify-Hmac-Sha256`` in constant time; Shopify requires 401 on a mismatch."""
     if not secret:
         raise IntakeRejection(
             503,
             "shopify_secret_missing",
-            "DSAR_SHOPIFY_APP_SECRET is not configured; deliveries are refused until it is set",
+            f"{setting} is not configured; deliveries are refused until it is set",
         )
     if not header or not header.strip():
         raise IntakeRejection(401, "invalid_signature", "missing header")

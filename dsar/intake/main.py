@@ -14,6 +14,7 @@ size it for the deployment (the proxy should limit per client itself).
 from __future__ import annotations
 
 import os
+import sys
 
 from fastapi import FastAPI
 
@@ -21,7 +22,7 @@ from dsar.intake.app import create_app
 from dsar.intake.guard import RateLimit
 from dsar.intake.state import Dispatcher
 from dsar.logging import configure_logging
-from dsar.settings import Settings, get_settings
+from dsar.settings import ConfigurationError, Settings, get_settings
 
 
 def rate_limit_of(settings: Settings) -> RateLimit:
@@ -55,7 +56,11 @@ def create() -> FastAPI:
 def __getattr__(name: str) -> FastAPI:
     """``app`` is built when uvicorn asks for it, not on import (tests import this module)."""
     if name == "app":
-        application = create()
+        try:
+            application = create()
+        except ConfigurationError as exc:  # a clear line, not a traceback, before uvicorn exits
+            sys.stderr.write(f"error: {exc}\n")
+            raise SystemExit(2) from None
         globals()["app"] = application
         return application
     raise AttributeError(name)
