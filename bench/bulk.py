@@ -2,15 +2,18 @@
 
 A burst of erasure requests (1,000 people known to Shopify and Klaviyo) is stored and planned,
 then every connector step runs at once through :func:`engine.run_connector_step`, one
-recipient's steps in order as the flow runs them. The emulators enforce Shopify's leaky bucket
-(40, leaking 2/s; GraphQL by cost) and Klaviyo's per-endpoint burst/steady windows; the
-connectors pace themselves with their client-side limiters. Both run on a compressed clock
+recipient's steps in order as the flow runs them. The emulators enforce Shopify's GraphQL cost
+bucket (2,000 points, 100 restored per second) and Klaviyo's per-endpoint burst/steady windows;
+the connectors pace themselves with their client-side limiters. Both run on a compressed clock
 (``time_scale``) so that the run lasts about a minute.
 
 The ceiling is the fastest any client could go: for each limited counter, the least time the
-limits allow for the calls the run actually made (from the emulators' call logs), the initial
-bucket or window allowance granted for free; the largest of these is the bound. The figure is
-that bound over the measured time, which equals achieved calls/s over the ceiling's calls/s.
+limits allow for what the run actually spent, the initial bucket or window allowance granted
+for free; the largest of these is the bound. Shopify's is the GraphQL cost the emulator charged
+for every query and mutation of the run (``/_sandbox/graphql-cost``) less the bucket's
+capacity, over the restore rate; Klaviyo's come from the calls per endpoint in the call log.
+The figure is that bound over the measured time, which equals achieved calls/s over the
+ceiling's calls/s.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import httpx
 
 from bench.common import (
     Figure,
@@ -34,11 +39,9 @@ from bench.common import (
     scaled_connectors,
     submit,
 )
-from bench.emulators import CallSnapshot, serve_emulators
+from bench.emulators import CallSnapshot, Emulators, serve_emulators
 
 CUSTOMERS = 2000
-#: Points a Shopify GraphQL mutation costs (sandbox.shopify_graphql; Shopify's documented 10).
-MUTATION_COST = 10.0
 FRACTION = Spec("bulk_ceiling_fraction", 0.9, "of ceiling", "higher")
 THROTTLED = Spec("bulk_throttled", 0, "429s", "lower")
 FAILED = Spec("bulk_failed", 0, "requests", "lower")
@@ -49,11 +52,34 @@ IN_FLIGHT = 200
 
 @dataclass(frozen=True)
 class Bound:
-    """The least nominal seconds the limits allow for the calls charged to one counter."""
+    """The least nominal seconds the limits allow for the calls charged to one counter.
+
+    ``points`` is the cost charged, for a counter of cost points (Shopify GraphQL).
+    """
 
     counter: str
     calls: int
     seconds: float
+    points: int | None = None
+
+
+@dataclass(frozen=True)
+class Charged:
+    """GraphQL cost points the Shopify emulator charged, and for how many requests (those
+    that ran: a throttled or refused request is charged nothing)."""
+
+    points: int
+    requests: int
+
+    def minus(self, earlier: Charged) -> Charged:
+        """What was charged between ``earlier`` and this reading."""
+        return Charged(self.points - earlier.points, self.requests - earlier.requests)
+
+
+def charged(emulators: Emulators) -> Charged:
+    """The Shopify emulator's running total of charged cost (``/_sandbox/graphql-cost``)."""
+    body = httpx.get(f"{emulators.urls['shopify']}/_sandbox/graphql-cost", timeout=10.0).json()
+    return Charged(points=int(body["points"]), requests=int(body["requests"]))
 
 
 def subjects(count: int, *, seed: int = 1234) -> list[str]:
@@ -76,29 +102,25 @@ def subjects(count: int, *, seed: int = 1234) -> list[str]:
     return emails[:count]
 
 
-def bounds(calls: CallSnapshot) -> list[Bound]:
-    """Per limited counter, the least nominal time its calls need under the published limits."""
+def bounds(calls: CallSnapshot, cost: Charged) -> list[Bound]:
+    """Per limited counter, the least nominal time its calls need under the published limits.
+
+    Shopify's bucket starts full and restores at a steady rate, so charging ``cost.points``
+    takes at least ``(points - capacity) / restore_rate`` seconds, whatever the order and mix
+    of queries and mutations.
+    """
     from sandbox.ratelimit import KlaviyoLimits, ShopifyLimits
 
     shop, klav = ShopifyLimits(), KlaviyoLimits()
-    result = []
-    rest = sum(n for (_, path), n in calls.requests["shopify"].items() if "graphql" not in path)
-    result.append(
-        Bound(
-            "Shopify REST bucket",
-            rest,
-            max(0.0, rest - shop.bucket_capacity) / shop.leak_rate,
-        )
-    )
     graphql = sum(n for (_, path), n in calls.requests["shopify"].items() if "graphql" in path)
-    cost = graphql * MUTATION_COST
-    result.append(
+    result = [
         Bound(
             "Shopify GraphQL cost",
             graphql,
-            max(0.0, cost - shop.graphql_capacity) / shop.graphql_restore_rate,
+            max(0.0, cost.points - shop.graphql_capacity) / shop.graphql_restore_rate,
+            points=cost.points,
         )
-    )
+    ]
     for (method, path), n in sorted(calls.requests["klaviyo"].items()):
         tier = klav.tier_for(path)
         burst = max(0.0, n - tier.burst) / tier.burst * klav.burst_window
@@ -164,17 +186,18 @@ def measure(*, quick: bool, in_flight: int = IN_FLIGHT) -> list[Figure]:
             finally:
                 await close_connectors()
 
-        before = emulators.calls()
+        before, cost_before = emulators.calls(), charged(emulators)
         cpu = time.process_time()
         with Stopwatch() as run:
             statuses = asyncio.run(drive())
         cpu = time.process_time() - cpu
         calls = emulators.calls().minus(before)
+        cost = charged(emulators).minus(cost_before)
         failed = _failed_requests(request_ids)
     outcomes: dict[str, int] = {}
     for status in (s for group in statuses for s in group):
         outcomes[status] = outcomes.get(status, 0) + 1
-    limits = bounds(calls)
+    limits = bounds(calls, cost)
     binding = max(limits, key=lambda b: b.seconds)
     floor = binding.seconds * time_scale
     fraction = floor / run.seconds
@@ -184,8 +207,9 @@ def measure(*, quick: bool, in_flight: int = IN_FLIGHT) -> list[Figure]:
         f"used {cpu:.1f} s of CPU ({cpu / count * 1000:.0f} ms per erasure)"
     )
     for bound in limits:
+        points = "" if bound.points is None else f" charged {bound.points} points,"
         print(
-            f"    {bound.counter}: {bound.calls} calls, "
+            f"    {bound.counter}: {bound.calls} calls,{points} "
             f"at least {bound.seconds * time_scale:.1f} s under the limits"
         )
     print(

@@ -1,7 +1,13 @@
 """The baseline the engine is measured against: the same processor calls as a plain httpx script.
 
 No database, no retries, no audit trail, no Prefect: what a hand-written script would do to find
-and erase a person at the three processors, and nothing else."""
+and erase a person at the three processors, and nothing else.
+
+Shopify is spoken to as the connector does (:mod:`connectors.shopify`): the Admin GraphQL API of
+the configured version, ``POST /admin/api/{version}/graphql.json`` with the connector's own
+documents (:mod:`connectors.shopify_graphql`), pages followed by their ``endCursor``. The script
+neither paces itself by query cost nor retries a throttled query.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ import hashlib
 from typing import Any
 
 import httpx
+
+from connectors import shopify_graphql as gql
 
 
 def subjects(count: int, *, seed: int = 1234) -> list[str]:
@@ -21,16 +29,95 @@ def subjects(count: int, *, seed: int = 1234) -> list[str]:
     return [c.email for c in customers if c.email][:count]
 
 
-async def _shopify(client: httpx.AsyncClient, api: str, email: str) -> None:
-    body = await client.get(f"{api}/customers/search.json", params={"query": f"email:{email}"})
-    for customer in body.json()["customers"]:
-        if str(customer.get("email") or "").lower() != email.lower():
+async def _graphql(
+    client: httpx.AsyncClient, endpoint: str, query: gql.Query, variables: dict[str, Any]
+) -> dict[str, Any]:
+    """One GraphQL document; its ``data`` (a script stops on an answer without any)."""
+    response = await client.post(endpoint, json={"query": query.text, "variables": variables})
+    data = response.json().get("data")
+    if isinstance(data, dict):
+        return data
+    raise RuntimeError(f"Shopify answered without data: {response.text[:200]}")
+
+
+def _quoted(value: str) -> str:
+    """A search value in double quotes, escaped, so that ``+`` and ``@`` stay one term."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _page(connection: Any) -> tuple[list[dict[str, Any]], str | None]:
+    """A connection's nodes and the cursor of its next page (``None`` on the last)."""
+    connection = connection if isinstance(connection, dict) else {}
+    info = connection.get("pageInfo") or {}
+    after = info.get("endCursor") if info.get("hasNextPage") else None
+    return list(connection.get("nodes") or []), after
+
+
+async def _shopify_customers(
+    client: httpx.AsyncClient, endpoint: str, email: str
+) -> list[dict[str, Any]]:
+    """The customers whose address is ``email`` (letter case aside), every search page read."""
+    found: list[dict[str, Any]] = []
+    after: str | None = None
+    while True:
+        variables = {"query": f"email:{_quoted(email)}", "after": after}
+        data = await _graphql(client, endpoint, gql.FIND, variables)
+        nodes, after = _page(data.get("customers"))
+        for customer in nodes:
+            held = (customer.get("defaultEmailAddress") or {}).get("emailAddress") or ""
+            if str(held).lower() == email.lower():
+                found.append(customer)
+        if after is None:
+            return found
+
+
+async def _shopify_pages(
+    client: httpx.AsyncClient, endpoint: str, query: gql.Query, node: str, field: str
+) -> list[dict[str, Any]]:
+    """Every node of one connection of ``node`` (a customer's addresses or orders)."""
+    items: list[dict[str, Any]] = []
+    after: str | None = None
+    while True:
+        data = await _graphql(client, endpoint, query, {"id": node, "after": after})
+        nodes, after = _page((data.get("customer") or {}).get(field))
+        items += nodes
+        if after is None:
+            return items
+
+
+async def _shopify(client: httpx.AsyncClient, endpoint: str, email: str) -> None:
+    """An access request's Shopify calls: the search, the token's scopes, each customer's
+    account, addresses beyond the first 50, every page of orders and of their line items."""
+    customers = await _shopify_customers(client, endpoint, email)
+    if not customers:
+        return
+    data = await _graphql(client, endpoint, gql.SCOPES, {})
+    scopes = (data.get("currentAppInstallation") or {}).get("accessScopes") or []
+    handles = {scope.get("handle") for scope in scopes}
+    for found in customers:
+        account = (await _graphql(client, endpoint, gql.ACCOUNT, {"id": found["id"]})).get(
+            "customer"
+        )
+        if not isinstance(account, dict):
             continue
-        url: str | None = f"{api}/customers/{customer['id']}/orders.json"
-        params: dict[str, Any] | None = {"status": "any", "limit": 250}
-        while url is not None:
-            page = await client.get(url, params=params)
-            url, params = page.links.get("next", {}).get("url"), None
+        if _page(account.get("addressesV2"))[1] is not None:
+            await _shopify_pages(client, endpoint, gql.ADDRESSES, account["id"], "addressesV2")
+        if "read_orders" not in handles:
+            continue
+        for order in await _shopify_pages(client, endpoint, gql.ORDERS, account["id"], "orders"):
+            _, after = _page(order.get("lineItems"))
+            while after is not None:
+                more = await _graphql(
+                    client, endpoint, gql.LINE_ITEMS, {"id": order["id"], "after": after}
+                )
+                _, after = _page((more.get("order") or {}).get("lineItems"))
+
+
+async def _shopify_erase(client: httpx.AsyncClient, endpoint: str, email: str) -> None:
+    """An erasure's Shopify calls: the search, then ``customerRequestDataErasure`` for each
+    customer found."""
+    for customer in await _shopify_customers(client, endpoint, email):
+        await _graphql(client, endpoint, gql.ERASE, {"customerId": customer["id"]})
 
 
 async def _klaviyo_pages(client: httpx.AsyncClient, url: str, params: dict[str, Any]) -> list[Any]:
@@ -71,7 +158,8 @@ async def _mailchimp(client: httpx.AsyncClient, members: str, email: str) -> Non
 
 
 class PlainScript:
-    """The same calls as the connectors' exports, processors at once, one client each.
+    """The same calls as the connectors' exports, processors at once, one client each; and
+    the Shopify connector's erasure (:meth:`erase_at_shopify`).
 
     The clients are opened once and reused for every request, as a script would; they live
     on one event loop (:class:`asyncio.Runner`) kept across requests.
@@ -81,7 +169,7 @@ class PlainScript:
         from dsar.settings import get_settings
 
         s = get_settings()
-        self._api = f"/admin/api/{s.shopify_api_version}"
+        self._graphql = f"/admin/api/{s.shopify_api_version}/graphql.json"
         self._members = f"/3.0/lists/{s.mailchimp_list_id}/members"
         self._runner = asyncio.Runner()
         self._clients: list[httpx.AsyncClient] = []
@@ -89,8 +177,11 @@ class PlainScript:
         async def open_clients() -> list[httpx.AsyncClient]:
             return [
                 httpx.AsyncClient(
-                    base_url=s.shopify_url,
-                    headers={"X-Shopify-Access-Token": s.shopify_token.get_secret_value()},
+                    base_url=s.shopify_url.rstrip("/"),
+                    headers={
+                        "X-Shopify-Access-Token": s.shopify_token.get_secret_value(),
+                        "Accept": "application/json",
+                    },
                 ),
                 httpx.AsyncClient(
                     base_url=s.klaviyo_url,
@@ -114,13 +205,19 @@ class PlainScript:
 
         async def calls() -> None:
             await asyncio.gather(
-                _shopify(shopify, self._api, email),
+                _shopify(shopify, self._graphql, email),
                 _klaviyo(klaviyo, email),
                 _mailchimp(mailchimp, self._members, email),
             )
 
         self._runner.run(calls())
         return "completed"
+
+    def erase_at_shopify(self, email: str) -> str:
+        """Make the Shopify calls of one erasure (search, ``customerRequestDataErasure``)."""
+        shopify = self._clients[0]
+        self._runner.run(_shopify_erase(shopify, self._graphql, email))
+        return "requested"
 
     def close(self) -> None:
         """Close the clients and the loop."""

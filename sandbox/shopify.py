@@ -17,11 +17,13 @@ the ``Link`` header (:mod:`sandbox.shopify_rest`).
 
 Sandbox-only, without authentication: ``GET /_sandbox/erasures/{id}`` tells whether an
 erasure is ``none``, ``pending``, ``cancelled`` or ``completed`` (Shopify has no such
-endpoint; tests and the demo use it), and ``GET /_sandbox/calls`` the call log.
+endpoint; tests and the demo use it), ``GET /_sandbox/graphql-cost`` the points GraphQL requests
+were charged so far (:class:`CostLedger`), and ``GET /_sandbox/calls`` the call log.
 """
 
 from __future__ import annotations
 
+import threading
 from http import HTTPStatus
 from typing import Any
 
@@ -56,6 +58,35 @@ BASE = "/admin/api/{version}"
 
 def _errors(errors: Any, status: int, headers: dict[str, str] | None = None) -> Response:
     return json_response({"errors": errors}, status=status, headers=headers)
+
+
+class CostLedger:
+    """The running total of the cost points GraphQL requests were charged.
+
+    Every request that ran is charged its ``actualQueryCost`` (queries and mutations alike);
+    a throttled, invalid or too costly request is charged nothing. Served at
+    ``/_sandbox/graphql-cost``, so that a client can compare what it spent with the bucket.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.points = 0
+        self.requests = 0
+
+    def charge(self, answer: dict[str, Any]) -> None:
+        """Add the actual cost an answer reports in ``extensions.cost``, if it ran."""
+        extensions = answer.get("extensions")
+        cost = extensions.get("cost") if isinstance(extensions, dict) else None
+        actual = cost.get("actualQueryCost") if isinstance(cost, dict) else None
+        if isinstance(actual, int):
+            with self._lock:
+                self.points += actual
+                self.requests += 1
+
+    def snapshot(self) -> dict[str, int]:
+        """``{"points": ..., "requests": ...}`` charged so far."""
+        with self._lock:
+            return {"points": self.points, "requests": self.requests}
 
 
 class ShopifyVendor:
@@ -131,6 +162,7 @@ def create_shopify_app(
         config=config,
         enforced=config.rate_limits,
     )
+    ledger = CostLedger()
     emulator = Emulator(
         vendor=vendor,
         config=config,
@@ -254,11 +286,15 @@ def create_shopify_app(
         )
         if throttled:
             state.calls.record_throttle()
+        ledger.charge(result)
         return json_response(result)
 
     async def erasure(request: Request) -> Response:
         cid = customer_id(request)
         return json_response({"customer_id": cid, "status": state.erasure_status(cid)})
+
+    async def graphql_cost(request: Request) -> Response:
+        return json_response(ledger.snapshot())
 
     routes = [
         scoped("GET", "/customers/search.json", search),
@@ -269,6 +305,7 @@ def create_shopify_app(
         scoped("GET", "/customers/{customer_id}/orders.json", orders),
         emulator.route("POST", BASE + "/graphql.json", graphql, limited=False),
         Route("/_sandbox/erasures/{customer_id:int}", erasure, methods=["GET"]),
+        Route("/_sandbox/graphql-cost", graphql_cost, methods=["GET"]),
     ]
     app = emulator.app(routes)
     app.add_middleware(VersionRouting, today=lambda: config.wall_clock().date())

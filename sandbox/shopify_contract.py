@@ -79,6 +79,26 @@ def check(
     """The checked request, or the errors Shopify would answer it with (nothing runs then)."""
     if len(query) > MAX_QUERY_LENGTH:
         return [{"message": f"Query is too long (more than {MAX_QUERY_LENGTH} characters)"}]
+    document = _validated(schema, query)
+    if isinstance(document, list):
+        return [dict(error) for error in document]
+    operation = _operation(document, operation_name)
+    if isinstance(operation, dict):
+        return [operation]
+    coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {})
+    if isinstance(coerced, list):
+        return variable_errors(coerced, operation, variables or {})
+    return Checked(document, operation, coerced.coerced)
+
+
+@functools.lru_cache(maxsize=512)
+def _validated(schema: GraphQLSchema, query: str) -> DocumentNode | list[dict[str, Any]]:
+    """The parsed document, valid against ``schema``, or Shopify's errors for it.
+
+    Clients send the same few documents over and over with other variables; parsing and
+    validating each once per schema keeps the emulator's answer times those of an API, not of
+    a compiler. Documents are never changed after parsing, so sharing them is safe.
+    """
     try:
         document = parse(query)
     except GraphQLSyntaxError as exc:
@@ -88,13 +108,7 @@ def check(
         places, info = Places(schema), TypeInfo(schema)
         visit(document, TypeInfoVisitor(info, places.visitor(info)))
         return shopify_errors(found, places, schema)
-    operation = _operation(document, operation_name)
-    if isinstance(operation, dict):
-        return [operation]
-    coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {})
-    if isinstance(coerced, list):
-        return variable_errors(coerced, operation, variables or {})
-    return Checked(document, operation, coerced.coerced)
+    return document
 
 
 def _locations(error: GraphQLError) -> dict[str, Any]:
