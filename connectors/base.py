@@ -21,6 +21,8 @@ from enum import StrEnum
 from types import MappingProxyType, TracebackType
 from typing import Any, Protocol, Self, TypedDict, runtime_checkable
 
+from dsar.evidence import Trace
+
 
 @dataclass(frozen=True)
 class Subject:
@@ -178,6 +180,16 @@ CHANGE_FIELDS: frozenset[str] = frozenset(Changes.__annotations__)
 ADDRESS_FIELDS: frozenset[str] = frozenset(
     {"company", "address1", "address2", "city", "zip", "province", "country"}
 )
+
+
+@runtime_checkable
+class Tracing(Protocol):
+    """A connector whose records show where a person's data went (a shop's orders: payment
+    gateways, carriers, checkout addresses), the evidence :mod:`dsar.evidence` judges by."""
+
+    async def traces(self, subject: Subject) -> tuple[Trace, ...]:
+        """The person's traces, each naming where it was seen ("order #1003")."""
+        ...
 
 
 @runtime_checkable

@@ -46,6 +46,7 @@ from connectors.errors import ProtocolError, Unsupported
 from connectors.http import ProcessorClient, RetryPolicy
 from connectors.ratelimit import LeakyBucket, RateLimiter, Unlimited
 from connectors.versions import SHOPIFY_API_VERSION, check_window, shopify_window
+from dsar.evidence import Trace
 
 log = structlog.get_logger(__name__)
 
@@ -204,6 +205,14 @@ class ShopifyConnector(ClosingContext):
         """Find customers by Shopify id, e-mail (case-insensitive) or phone."""
         found = await self._find(subject)
         return Located(found=bool(found), refs=tuple(f"customer:{cid}" for cid in found))
+
+    async def traces(self, subject: Subject) -> tuple[Trace, ...]:
+        """Where the person's orders show their data went: gateways, carriers, checkout."""
+        found: list[Trace] = []
+        for customer in (await self._find(subject)).values():
+            for order in await self._pages(gql.TRACES, customer["id"], "orders"):
+                found += answers.order_traces(order)
+        return tuple(dict.fromkeys(found))
 
     # -- access --------------------------------------------------------------------------------
 

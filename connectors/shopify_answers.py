@@ -26,6 +26,7 @@ from connectors.errors import (
     ValidationFailed,
 )
 from connectors.responses import decode_json
+from dsar.evidence import Trace
 
 NAME = "shopify"
 #: What an export lacks when the token lacks a scope.
@@ -292,3 +293,21 @@ def missing_for(scopes: frozenset[str]) -> tuple[str, ...]:
     if "read_all_orders" not in scopes:
         return (MISSING_ALL_ORDERS,)
     return ()
+
+
+def order_traces(order: dict[str, Any]) -> list[Trace]:
+    """The traces one order leaves: its payment gateways, carriers and checkout address."""
+    source = f"order {order.get('name') or '(unnamed)'}"
+    found = [
+        Trace("payment_gateway", str(g), source)
+        for g in order.get("paymentGatewayNames") or []
+        if isinstance(g, str) and g.strip()
+    ]
+    for fulfilment in order.get("fulfillments") or []:
+        for tracking in dict_of(fulfilment).get("trackingInfo") or []:
+            company = dict_of(tracking).get("company")
+            if isinstance(company, str) and company.strip():
+                found.append(Trace("carrier", company.strip(), source))
+    if order.get("shippingAddress") or order.get("billingAddress"):
+        found.append(Trace("checkout_address", "address", source))
+    return found

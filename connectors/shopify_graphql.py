@@ -139,6 +139,26 @@ fragment Order on Order {{
 {_ADDRESS}""",
     1 + 2 + ORDER_PAGE * _ORDER_COST,
 )
+#: Orders per page when reading only where the person's data went.
+TRACE_PAGE = 25
+#: Per order: 1 + gateways 0 + fulfilments 5 × (1 + tracking 5) + two addresses.
+_TRACE_COST = 1 + 5 * (1 + 5) + 2
+TRACES = Query(
+    f"""query OrderTraces($id: ID!, $after: String) {{
+  customer(id: $id) {{
+    orders(first: {TRACE_PAGE}, after: $after) {{
+      nodes {{
+        name paymentGatewayNames
+        fulfillments(first: 5) {{ trackingInfo(first: 5) {{ company }} }}
+        shippingAddress {{ countryCodeV2 }}
+        billingAddress {{ countryCodeV2 }}
+      }}
+      pageInfo {{ hasNextPage endCursor }}
+    }}
+  }}
+}}""",
+    1 + 2 + TRACE_PAGE * _TRACE_COST,
+)
 LINE_ITEMS = Query(
     f"""query LineItems($id: ID!, $after: String) {{
   order(id: $id) {{
@@ -199,6 +219,6 @@ TAGS_REMOVE = Query(
 )
 #: Every document the connector sends (the tests validate each against the pinned schema).
 DOCUMENTS = (
-    FIND, CUSTOMER, ACCOUNT, ADDRESSES, ORDERS, LINE_ITEMS, SCOPES,
+    FIND, CUSTOMER, ACCOUNT, ADDRESSES, ORDERS, TRACES, LINE_ITEMS, SCOPES,
     UPDATE, ADDRESS_UPDATE, ERASE, CONSENT, TAGS_ADD, TAGS_REMOVE,
 )  # fmt: skip

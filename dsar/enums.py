@@ -66,6 +66,14 @@ class ManualTaskStatus(StrEnum):
     DONE = "done"
 
 
+class Verdict(StrEnum):
+    """Whether a recipient received a person's data (:mod:`dsar.evidence`)."""
+
+    RECEIVED = "received"
+    NOT_RECEIVED = "not_received"
+    UNDETERMINED = "undetermined"
+
+
 class Channel(StrEnum):
     """How a request reached the controller."""
 

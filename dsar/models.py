@@ -29,6 +29,7 @@ from dsar.enums import (
     RequestKind,
     RequestStatus,
     StepStatus,
+    Verdict,
 )
 
 
@@ -239,6 +240,29 @@ class Step(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=2000)
     started_at: datetime | None = _utc_column()
     finished_at: datetime | None = _utc_column()
+
+
+class RecipientFinding(SQLModel, table=True):
+    """Whether one recipient received the person's data, and why (:mod:`dsar.evidence`).
+
+    Established once per request before any notice; ``decided_by`` names the staff member who
+    settled an undetermined one.
+    """
+
+    __table_args__ = (
+        UniqueConstraint("request_id", "recipient", name="uq_recipientfinding_request_recipient"),
+        _values_check("verdict", Verdict, "ck_recipientfinding_verdict"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    request_id: str = Field(foreign_key="request.id", index=True, max_length=32)
+    recipient: str = Field(max_length=64)
+    verdict: Verdict = Field(sa_column=Column(StrEnumText(Verdict), nullable=False))
+    reasons: list[str] = _json_column(list)
+    decided_by: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
 
 
 class Notice(SQLModel, table=True):

@@ -11,7 +11,9 @@ Rules by kind:
   portability only from categories the subject provided (Art. 20(1), EDPB guidelines WP242).
   The other recipients are named in the answer (Art. 15(1)(c), CJEU C-154/21).
 * rectification (Art. 16), erasure (17), restriction (18): the action at every connector, a
-  notice and a manual task for every other recipient (Art. 19).
+  notice and a manual task for every other recipient that received the person's data
+  (Art. 19), judged from evidence (:mod:`dsar.evidence`); a decision task for staff where the
+  evidence cannot tell, and nothing for a recipient that never had the data.
 * erasure: categories under an Art. 17(3) retention exception are restricted instead, with the
   ground and the retention end recorded; they are restricted before the erasure runs.
 * objection (Art. 21(3)) / consent withdrawal (Art. 7(3)): marketing stops at every marketing
@@ -20,13 +22,14 @@ Rules by kind:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from sqlmodel import Session, select
 
-from dsar.enums import RequestKind
+from dsar.enums import RequestKind, Verdict
+from dsar.evidence import Finding
 from dsar.models import ManualTask, Request, Step
 from dsar.register import Recipient, Register
 
@@ -73,7 +76,10 @@ class Plan:
         return [s for s in self.steps if s.recipient == key]
 
 
-def _manual_instructions(kind: RequestKind, recipient: Recipient) -> str:
+def manual_instructions(
+    kind: RequestKind, recipient: Recipient, finding: Finding | None = None
+) -> str:
+    """What staff do for a recipient without an API, naming the carriers a finding shows."""
     verb = {
         RequestKind.RECTIFICATION: "correct the subject's data as listed in the notice",
         RequestKind.ERASURE: "erase the subject's data, except what the law obliges you to keep",
@@ -84,7 +90,19 @@ def _manual_instructions(kind: RequestKind, recipient: Recipient) -> str:
         f"{recipient.name} has no API connected. The Art. 19 notice has been sent to its "
         f"privacy contact. Ask them to {verb}, then record their confirmation as evidence."
     )
+    if finding is not None and finding.carriers:
+        base += f" This person's orders went with {', '.join(finding.carriers)}."
     return f"{base} {recipient.instructions}".strip() if recipient.instructions else base
+
+
+def decision_instructions(recipient: Recipient, finding: Finding | None) -> str:
+    """The question a decision task puts to staff when the records cannot tell."""
+    why = "; ".join(finding.reasons) if finding is not None else "no evidence was established"
+    return (
+        f"Did {recipient.name} receive this person's data? The records cannot tell ({why}). "
+        "Find out, then decide: received (the Art. 19 notice then goes out) or not received "
+        "(nothing is sent), with the evidence as the note."
+    )
 
 
 def _retention_end(register: Register, category: str, received_on: date) -> tuple[str, date] | None:
@@ -96,8 +114,19 @@ def _retention_end(register: Register, category: str, received_on: date) -> tupl
     return f"{exception.ground} — {exception.law}", exception.retention_end(received_on)
 
 
-def build_plan(*, register: Register, kind: RequestKind, received_on: date) -> Plan:
-    """The steps that carry out a request of ``kind`` against the controller's recipients."""
+def build_plan(
+    *,
+    register: Register,
+    kind: RequestKind,
+    received_on: date,
+    findings: Mapping[str, Finding] | None = None,
+) -> Plan:
+    """The steps that carry out a request of ``kind`` against the controller's recipients.
+
+    A recipient without an API gets a notice and a manual task only where ``findings`` show it
+    received the person's data; where they cannot tell (or none were established), staff get a
+    decision task and nothing is sent; where it did not, nothing happens at all.
+    """
     steps: list[PlannedStep] = []
     action = ACTION_FOR_KIND[kind]
     provided = {c.key for c in register.categories if c.provided_by_subject}
@@ -115,14 +144,19 @@ def build_plan(*, register: Register, kind: RequestKind, received_on: date) -> P
             steps.append(PlannedStep(recipient.key, recipient.connector, action, categories))
             continue
         if recipient.connector == MANUAL:
+            finding = (findings or {}).get(recipient.key)
+            verdict = finding.verdict if finding is not None else Verdict.UNDETERMINED
+            if verdict is Verdict.NOT_RECEIVED:
+                continue  # it never had the data: a notice would disclose it, not cure anything
+            received = verdict is Verdict.RECEIVED
+            instructions = (
+                manual_instructions(kind, recipient, finding)
+                if received
+                else decision_instructions(recipient, finding)
+            )
+            task = "manual" if received else "decide"
             steps.append(
-                PlannedStep(
-                    recipient.key,
-                    MANUAL,
-                    "manual",
-                    categories,
-                    instructions=_manual_instructions(kind, recipient),
-                )
+                PlannedStep(recipient.key, MANUAL, task, categories, instructions=instructions)
             )
             continue
         if kind is RequestKind.ERASURE:

@@ -18,6 +18,7 @@ from engine.progress import (
     pending_steps,
     step_rows,
 )
+from engine.recipients import decide, decide_recipient, establish_recipients
 from engine.steps import (
     carry_out_step,
     lift_restriction,
@@ -31,6 +32,9 @@ __all__ = [
     "close_connectors",
     "complete_task",
     "connector_groups",
+    "decide",
+    "decide_recipient",
+    "establish_recipients",
     "finalize",
     "identity_gate",
     "kind_of",

@@ -16,13 +16,14 @@ from dsar import lifecycle
 from dsar.audit import append_event
 from dsar.enums import RequestKind, RequestStatus, StepStatus
 from dsar.models import Request, utcnow
-from dsar.plan import steps_of
+from dsar.plan import MANUAL, steps_of
 from dsar.register import Register
 from dsar.settings import get_settings
 from dsar.store import session_scope
 from engine.context import ACTOR, load
 from engine.notices import send_to_subject
 from engine.progress import open_manual_tasks, pending_steps, settle, step_rows
+from engine.recipients import findings_of
 
 
 def answer_no_data(request_id: str) -> None:
@@ -122,6 +123,8 @@ def _package(request: Request, register: Register, *, notified: list[str]) -> di
     from dsar.export import build_package, download_url, issue_download
 
     settings = get_settings()
+    with session_scope() as session:
+        findings = findings_of(session, request.id)
     package = build_package(
         request_id=request.id,
         kind=request.kind,
@@ -131,6 +134,7 @@ def _package(request: Request, register: Register, *, notified: list[str]) -> di
         out_dir=settings.exports_dir,
         now=utcnow(),
         notified=notified,
+        received={k: f.reasons for k, f in findings.items() if f.received} if findings else None,
     )
     with session_scope() as session:
         export, token = issue_download(session, request_id=request.id, package=package)
@@ -174,7 +178,20 @@ def _answer_facts(request: Request, register: Register) -> dict[str, Any]:
 
     kind = request.kind
     if kind in (RequestKind.ACCESS, RequestKind.PORTABILITY):
-        return {"recipients": [{"name": r.name, "country": r.country} for r in register.recipients]}
+        with session_scope() as session:
+            findings = findings_of(session, request.id)
+        received = [r for r in register.recipients if (f := findings.get(r.key)) and f.received]
+        return {
+            "recipients": [
+                {"name": r.name, "country": r.country, "evidence": list(findings[r.key].reasons)}
+                for r in received
+            ],
+            "other_recipients": [
+                {"name": r.name, "country": r.country}
+                for r in register.recipients
+                if r not in received
+            ],
+        }
     if kind is RequestKind.ERASURE:
         return {"erased": items("erase"), "kept": [i for i in items("restrict") if i["ground"]]}
     if kind is RequestKind.RESTRICTION:
@@ -186,12 +203,15 @@ def _answer_facts(request: Request, register: Register) -> dict[str, Any]:
 
 
 def _notified(request_id: str, register: Register) -> list[str]:
-    """Recipients told of the action (Art. 19 sentence 2): by API or by notice."""
+    """Recipients told of the action (Art. 19 sentence 2): by API or by notice — not one whose
+    connector found nothing of the person, nor one staff decided never had the data."""
     with session_scope() as session:
         keys = [
             s.recipient
             for s in steps_of(session, request_id)
-            if s.action != "export" and s.status in (StepStatus.DONE, StepStatus.PENDING)
+            if s.action not in ("export", "decide")
+            and s.status in (StepStatus.DONE, StepStatus.PENDING)
+            and not (s.connector != MANUAL and s.result.get("count") == 0)
         ]
     return [register.recipient(k).name for k in dict.fromkeys(keys)]
 

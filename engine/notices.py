@@ -26,7 +26,7 @@ from dsar.models import Notice, Request, Step
 from dsar.register import Register
 from dsar.settings import get_settings
 from dsar.store import session_scope
-from engine.context import ACTOR, Loaded, load
+from engine.context import ACTOR, Loaded, load, webhook_secret_of_notice
 
 #: What an Art. 19 notice asks of a recipient, by request kind.
 ART19_ACTION: dict[RequestKind, str] = {
@@ -88,8 +88,8 @@ async def notify_manual_step(step_id: str) -> str:
         step = session.get(Step, step_id)
         if step is None:
             raise NotFoundError(f"no step with id {step_id!r}")
-        if step.status not in (StepStatus.PLANNED, StepStatus.RUNNING):
-            return step.status.value
+        if step.status not in (StepStatus.PLANNED, StepStatus.RUNNING) or step.action == "decide":
+            return step.status.value  # a decision step sends nothing until staff decide
     loaded = load(step.request_id)
     recipient = loaded.register.recipient(step.recipient)
     categories = [loaded.register.category(c).name for c in step.categories]
@@ -175,7 +175,7 @@ async def _post_for_notice(
         reference = await post_signed(
             url,
             payload,
-            secret=get_settings().webhook_secret.get_secret_value(),
+            secret=webhook_secret_of_notice(notice_id),
             idempotency_key=idempotency_key,
         )
     except ConnectorError as exc:

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from dsar import lifecycle
 from dsar.audit import append_event
 from dsar.enums import ManualTaskStatus, RequestKind, RequestStatus, StepStatus
-from dsar.errors import DsarError, NotFoundError
+from dsar.errors import DsarError, InputError, NotFoundError
 from dsar.models import ManualTask, Request, Step, utcnow
 from dsar.plan import MANUAL, steps_of
 from dsar.store import session_scope
@@ -55,7 +55,9 @@ def manual_steps(request_id: str) -> list[tuple[str, str]]:
         return [
             (s.id, s.recipient)
             for s in steps_of(session, request_id)
-            if s.connector == MANUAL and s.status in (StepStatus.PLANNED, StepStatus.RUNNING)
+            if s.connector == MANUAL
+            and s.action != "decide"  # nothing is sent before staff decide
+            and s.status in (StepStatus.PLANNED, StepStatus.RUNNING)
         ]
 
 
@@ -75,19 +77,25 @@ def _open_tasks(session: Session, request_id: str) -> int:
     )
 
 
+def find_task(session: Session, task_id: str) -> ManualTask:
+    """The manual task with ``task_id``, or the one whose id starts with it (6+ characters)."""
+    task = session.get(ManualTask, task_id)
+    if task is None:
+        matches = session.exec(
+            select(ManualTask).where(col(ManualTask.id).startswith(task_id)).limit(2)
+        ).all()
+        task = matches[0] if len(matches) == 1 and len(task_id) >= 6 else None
+    if task is None:
+        raise NotFoundError(f"no manual task with id {task_id!r}")
+    return task
+
+
 def complete_task(task_id: str, *, note: str, actor: str) -> str:
     """Record staff's evidence for a manual task and mark its step done; returns the request id."""
     if not note.strip():
         raise DsarError("a manual task needs a note: the evidence of what the recipient confirmed")
     with session_scope() as session:
-        task = session.get(ManualTask, task_id)
-        if task is None:
-            matches = session.exec(
-                select(ManualTask).where(col(ManualTask.id).startswith(task_id)).limit(2)
-            ).all()
-            task = matches[0] if len(matches) == 1 and len(task_id) >= 6 else None
-        if task is None:
-            raise NotFoundError(f"no manual task with id {task_id!r}")
+        task = find_task(session, task_id)
         if task.status is ManualTaskStatus.DONE:
             return task.request_id
         task.status = ManualTaskStatus.DONE
@@ -101,6 +109,11 @@ def complete_task(task_id: str, *, note: str, actor: str) -> str:
                 Step.connector == MANUAL,
             )
         ).first()
+        if step is not None and step.action == "decide":
+            raise InputError(
+                f"task {task.id[:12]} asks whether {task.recipient} received the data: "
+                "decide it (dsar tasks decide) instead of completing it"
+            )
         if step is not None:
             lifecycle.move_step(step, StepStatus.DONE)
             step.finished_at = utcnow()

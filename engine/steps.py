@@ -40,6 +40,7 @@ from dsar.settings import get_settings
 from dsar.store import claim_step, session_scope
 from engine.context import ACTOR, close_connectors, connector_for, load, subject_of
 from engine.notices import send_to_subject
+from engine.recipients import findings_of
 
 # ------------------------------------------------------------------------------------------
 # Planning
@@ -64,7 +65,10 @@ def start_and_plan(request_id: str) -> list[str]:
                 session, request=request, target=RequestStatus.IN_PROGRESS, actor=ACTOR
             )
         plan = build_plan(
-            register=loaded.register, kind=request.kind, received_on=request.received_on
+            register=loaded.register,
+            kind=request.kind,
+            received_on=request.received_on,
+            findings=findings_of(session, request_id),
         )
         steps = store_plan(session, request=request, plan=plan)
         for step in steps:
@@ -230,7 +234,7 @@ async def _already_gone(step: Step, request: Request) -> bool:
     is looked for again until ``reconcile_wait_seconds`` have passed; only one still held then
     is erased again (a second job for the same subject changes nothing more at the processor).
     """
-    connector = connector_for(step.connector)
+    connector = connector_for(request.controller, step.connector, recipient=step.recipient)
     subject = subject_of(request)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + get_settings().reconcile_wait_seconds
@@ -243,7 +247,7 @@ async def _already_gone(step: Step, request: Request) -> bool:
 
 async def _call(step: Step, request: Request) -> tuple[Outcome | None, dict[str, Any]]:
     """The one connector operation a step stands for, and what to record of it."""
-    connector = connector_for(step.connector)
+    connector = connector_for(request.controller, step.connector, recipient=step.recipient)
     subject = subject_of(request)
     if step.action == "export":
         data = await connector.export(subject)

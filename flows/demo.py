@@ -30,8 +30,8 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import select
 
-from dsar.enums import Channel, ManualTaskStatus, RequestKind, RequestStatus, StepStatus
-from dsar.models import ManualTask, RequestCreate, utcnow
+from dsar.enums import Channel, RequestKind, RequestStatus, StepStatus
+from dsar.models import RequestCreate, Step, utcnow
 from dsar.register import register_for
 from dsar.service import KIND_ARTICLES, submit_request
 from dsar.settings import get_settings
@@ -259,7 +259,7 @@ def _mail_for(inbox: list[EmailMessage], marker: str) -> str | None:
 
 
 def _staff_story(controller: str, console: Console) -> list[dict[str, Any]]:
-    from flows.embedded import complete_task, run_with_progress
+    from flows.embedded import run_with_progress, settle_open_tasks
 
     register = register_for(controller)
     stamp = utcnow().strftime("%Y%m%dT%H%M%S")
@@ -283,18 +283,11 @@ def _staff_story(controller: str, console: Console) -> list[dict[str, Any]]:
     for kind, request_id in ids:
         console.rule(f"{kind.value} ({KIND_ARTICLES[kind]}) entered by staff")
         status = run_with_progress(request_id, console=console)
-        with session_scope() as session:
-            tasks = session.exec(
-                select(ManualTask).where(
-                    ManualTask.request_id == request_id, ManualTask.status == ManualTaskStatus.OPEN
-                )
-            ).all()
-        for task in tasks:
-            _, status = complete_task(
-                task.id, note=f"demo: {task.recipient} confirmed by e-mail reply"
-            )
-        if tasks:
-            console.print(f"Staff completed {len(tasks)} manual task(s); request is {status}.")
+        settled, status = settle_open_tasks(
+            request_id, note="demo: checked with the recipient by e-mail", received=False
+        )
+        if settled:
+            console.print(f"Staff settled {settled} manual task(s); request is {status}.")
         rows.append(_outcome(request_id))
     return rows
 
@@ -302,7 +295,7 @@ def _staff_story(controller: str, console: Console) -> list[dict[str, Any]]:
 def _outcome(request_id: str) -> dict[str, Any]:
     from sqlmodel import col
 
-    from dsar.models import Export, Notice, Request, Step
+    from dsar.models import Export, Notice, Request
 
     with session_scope() as session:
         request = session.get(Request, request_id)

@@ -10,11 +10,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 from sqlmodel import col, select
 
-from dsar.enums import RequestStatus
+from dsar.enums import ManualTaskStatus, RequestStatus
 from dsar.models import Request
 from dsar.store import session_scope
 from engine import complete_task as record_task_done
-from engine import finalize, load, open_manual_tasks, step_rows
+from engine import decide, finalize, load, open_manual_tasks, step_rows
 
 _DONE = {"done", "skipped", "failed", "pending"}
 _UNSETTLED = (RequestStatus.RECEIVED, RequestStatus.IN_PROGRESS)
@@ -130,6 +130,44 @@ def run_with_progress(request_id: str, *, console: Console | None) -> RequestSta
         return RequestStatus(run.result())
 
     return asyncio.run(go())
+
+
+def decide_task(task_id: str, *, received: bool, note: str) -> tuple[str, RequestStatus]:
+    """Record staff's decision on whether a recipient received the data; a recipient that did
+    gets its Art. 19 notice now, and the request closes once no task is left open."""
+    request_id = asyncio.run(decide(task_id, received=received, note=note, actor="staff:cli"))
+    if open_manual_tasks(request_id):
+        return request_id, load(request_id).request.status
+    return request_id, finalize(request_id)
+
+
+def settle_open_tasks(
+    request_id: str, *, note: str, received: bool = False
+) -> tuple[int, RequestStatus]:
+    """Staff's open work on a request in one go, as the demo and the tests do it: every decision
+    task answered ``received`` and every other task completed, each with ``note``. Returns the
+    number of tasks and the request's status."""
+    from dsar.models import ManualTask, Step
+
+    with session_scope() as session:
+        tasks = session.exec(
+            select(ManualTask).where(
+                ManualTask.request_id == request_id,
+                ManualTask.status == ManualTaskStatus.OPEN,
+            )
+        ).all()
+        deciding = {
+            s.recipient
+            for s in session.exec(select(Step).where(Step.request_id == request_id))
+            if s.action == "decide"
+        }
+    status = load(request_id).request.status
+    for task in tasks:
+        if task.recipient in deciding:
+            _, status = decide_task(task.id, received=received, note=note)
+        else:
+            _, status = complete_task(task.id, note=note)
+    return len(tasks), status
 
 
 def complete_task(task_id: str, *, note: str) -> tuple[str, RequestStatus]:

@@ -35,6 +35,7 @@ from engine import (
     close_connectors,
     complete_task,
     connector_groups,
+    establish_recipients,
     finalize,
     identity_gate,
     kind_of,
@@ -141,6 +142,7 @@ async def _carry_out(request_id: str, *, publish: bool) -> RequestStatus:
     gate = await identity_gate(request_id)
     if not gate.passed:
         return gate.status
+    await establish_recipients(request_id)
     start_and_plan(request_id)
     status = await _execute(request_id)
     if publish:

@@ -16,9 +16,12 @@ what the extract scripts under ``tools/contracts/`` build with.
 
 from __future__ import annotations
 
+import argparse
 import json
-from collections.abc import Iterable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
@@ -80,6 +83,36 @@ def refs(node: Any) -> set[str]:
         return set()
     found = {node["$ref"]} if isinstance(node.get("$ref"), str) else set()
     return found.union(*(refs(value) for value in node.values()))
+
+
+def write_extract(document: dict[str, Any], path: Path) -> Path:
+    """Write an extract byte for byte reproducibly (sorted keys, one-space indent) and check
+    that it reads back as written; its path. For the scripts under ``tools/contracts/``."""
+    text = json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    path.write_text(text, encoding="utf-8")
+    if json.loads(path.read_text(encoding="utf-8")) != document:
+        raise SystemExit(f"{path}: the file does not read back as written")
+    return path
+
+
+def extract_main(
+    argv: list[str] | None,
+    *,
+    description: str,
+    extract: Callable[[Path, Path], Path],
+    source: Path,
+    target: Path,
+) -> int:
+    """The command line of an extract script: ``--source`` and ``--target`` folders; prints
+    what was written."""
+    parser = argparse.ArgumentParser(description=description.split("\n\n")[0])
+    parser.add_argument("--source", type=Path, default=source)
+    parser.add_argument("--target", type=Path, default=target)
+    args = parser.parse_args(argv)
+    args.target.mkdir(parents=True, exist_ok=True)
+    path = extract(args.source, args.target)
+    sys.stdout.write(f"{path}: {path.stat().st_size} bytes\n")
+    return 0
 
 
 def pointer(*parts: str) -> str:

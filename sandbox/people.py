@@ -38,7 +38,7 @@ COUNTRIES = {"de_AT": ("Austria", "AT", "+43"), "de_DE": ("Germany", "DE", "+49"
 LOCALE_WEIGHTS = (("de_AT", 0.4), ("de_DE", 0.35), ("en_US", 0.25))
 #: Payment gateways and carriers an order is given, picked by its id (not by the seeded RNG, so
 #: that adding them left every other seeded value as it was).
-GATEWAYS = ("shopify_payments", "paypal", "Cash on Delivery (COD)")
+GATEWAYS = ("shopify_payments", "paypal", "klarna", "Cash on Delivery (COD)")
 CARRIERS = ("Österreichische Post", "DHL Express", "UPS")
 _UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "Ä": "Ae", "Ö": "Oe",
                           "Ü": "Ue"})  # fmt: skip
@@ -67,14 +67,15 @@ class Person:
     place: Place
 
 
-def _logistics(order: Order) -> None:
-    """Payment gateway, shipping line and, once closed, a tracked fulfilment, by order id."""
-    order.gateways = [GATEWAYS[order.id % len(GATEWAYS)]]
+def _logistics(order: Order, gateway: str | None = None, carrier: str | None = None) -> None:
+    """Payment gateway, shipping line and, once closed, a tracked fulfilment: as given, or by
+    order id."""
+    order.gateways = [gateway or GATEWAYS[order.id % len(GATEWAYS)]]
     order.shipping_lines = [
         ShippingLine(order.id + 1, "Standard", "STANDARD", order.shipping_price)
     ]
     if order.closed_at is not None:
-        carrier = CARRIERS[order.number % len(CARRIERS)]
+        carrier = carrier or CARRIERS[order.number % len(CARRIERS)]
         number = f"1Z{order.id % 10**10:010d}AT"
         url = f"https://tracking.example.com/{number}"
         order.fulfillments = [
@@ -215,8 +216,11 @@ class RecordBuilder:
         *,
         status: str,
         items: list[tuple[str, Decimal, int]] | None = None,
+        gateway: str | None = None,
+        carrier: str | None = None,
     ) -> Order:
-        """An order of ``customer``'s with random items unless ``items`` are given."""
+        """An order of ``customer``'s with random items unless ``items`` are given; paid and
+        shipped as given, or as its id falls."""
         rng = self.rng
         self._order_id += 1
         self._order_number += 1
@@ -250,7 +254,7 @@ class RecordBuilder:
             fulfillment_status="fulfilled" if closed else None,
             closed_at=closed, cancelled_at=cancelled,
         )  # fmt: skip
-        _logistics(order)
+        _logistics(order, gateway, carrier)
         self.orders.append(order)
         return order
 

@@ -68,7 +68,7 @@ JONAS = Persona(
     phone="+4915112345678", shopify_email="Jonas.Beispiel@Example.com",
     klaviyo_email="jonas.beispiel@example.com", mailchimp_email="JONAS.BEISPIEL@example.com",
     shopify_customer_id=7_000_000_000_002, klaviyo_profile_id="01JA0000000000000000J0NAS0",
-    shopify_addresses=1, shopify_orders=1, klaviyo_lists=1, klaviyo_events=5,
+    shopify_addresses=1, shopify_orders=2, klaviyo_lists=1, klaviyo_events=5,
 )  # fmt: skip
 NEWSLETTER_ONLY = Persona(
     key="newsletter_only", email=NEWSLETTER_ONLY_EMAIL, first_name="Nora",

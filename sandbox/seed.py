@@ -16,7 +16,9 @@ them:
   and e-mail marketing subscribed; Klaviyo in 2 lists with 32 events; Mailchimp subscribed.
   Her orders date from 2024 and 2025, older than 60 days on any date the emulator serves a
   supported API version, so only a token with ``read_all_orders`` sees them (as Jonas's).
-- :data:`JONAS` — in all three, with a different letter case of his address in each.
+  She pays with PayPal only; her two shipped orders went with DHL Express.
+- :data:`JONAS` — in all three, with a different letter case of his address in each; two
+  orders, one paid with Klarna and shipped by UPS, one with Shopify Payments by post.
 - :data:`NEWSLETTER_ONLY` — Klaviyo and Mailchimp only.
 
 Mailchimp holds two audiences: the newsletter (:data:`~sandbox.credentials.MAILCHIMP_LIST_ID`)
@@ -161,20 +163,28 @@ def _personas(b: RecordBuilder) -> None:
     )
     customer.addresses.append(b.address(customer.id, maria, graz, default=False))
     night, serum, balm = PRODUCTS[0], PRODUCTS[1], PRODUCTS[3]
+    # Maria always pays with PayPal; her parcels go with DHL Express.
+    paid = {"gateway": "paypal", "carrier": "DHL Express"}
     b.order(
         customer,
         datetime(2024, 3, 12, 18, 4, tzinfo=UTC),
         status="closed",
         items=[(*night, 1), (*balm, 2)],
+        **paid,
     )
     b.order(
-        customer, datetime(2024, 11, 28, 20, 15, tzinfo=UTC), status="closed", items=[(*serum, 1)]
+        customer,
+        datetime(2024, 11, 28, 20, 15, tzinfo=UTC),
+        status="closed",
+        items=[(*serum, 1)],
+        **paid,
     )
     b.order(
         customer,
         datetime(2025, 5, 4, 7, 45, tzinfo=UTC),
         status="open",
         items=[(*night, 1), (*serum, 1)],
+        **paid,
     )
     b.profile(
         MARIA.klaviyo_profile_id or "",
@@ -199,11 +209,22 @@ def _personas(b: RecordBuilder) -> None:
         consent="not_subscribed",
         created=datetime(2024, 1, 8, 14, 0, tzinfo=UTC),
     )
+    # Jonas paid once with Klarna (sent by UPS), once with Shopify Payments (by post).
     b.order(
         customer,
         datetime(2024, 6, 30, 11, 20, tzinfo=UTC),
         status="closed",
         items=[(*PRODUCTS[2], 1)],
+        gateway="klarna",
+        carrier="UPS",
+    )
+    b.order(
+        customer,
+        datetime(2025, 2, 3, 9, 10, tzinfo=UTC),
+        status="closed",
+        items=[(*PRODUCTS[4], 1)],
+        gateway="shopify_payments",
+        carrier="Österreichische Post",
     )
     b.profile(
         JONAS.klaviyo_profile_id or "",

@@ -67,7 +67,7 @@ def request_payload(request: Request, session: Session | None = None) -> dict[st
     if session is not None:
         from sqlmodel import col, select
 
-        from dsar.models import Step
+        from dsar.models import RecipientFinding, Step
 
         steps = session.exec(
             select(Step).where(Step.request_id == request.id).order_by(col(Step.position))
@@ -75,6 +75,19 @@ def request_payload(request: Request, session: Session | None = None) -> dict[st
         payload["steps"] = [
             {"recipient": s.recipient, "action": s.action, "status": s.status.value} for s in steps
         ]
+        findings = session.exec(
+            select(RecipientFinding)
+            .where(RecipientFinding.request_id == request.id)
+            .order_by(col(RecipientFinding.recipient))
+        ).all()
+        payload["recipients"] = {
+            f.recipient: {
+                "verdict": f.verdict.value,
+                "evidence": list(f.reasons),
+                **({"decided_by": f.decided_by} if f.decided_by else {}),
+            }
+            for f in findings
+        }
         if request.kind in (RequestKind.ACCESS, RequestKind.PORTABILITY):
             payload["export_path"] = _export_path(session, request.id)
     return payload
@@ -270,6 +283,13 @@ def request_show(
         for step in payload["steps"]:
             steps.add_row(step["recipient"], step["action"], step["status"])
         out.print(steps)
+    if payload.get("recipients"):
+        received = Table(title="Recipients: did they receive this person's data?")
+        for column in ("recipient", "verdict", "evidence"):
+            received.add_column(column)
+        for key, finding in payload["recipients"].items():
+            received.add_row(key, finding["verdict"], "; ".join(finding["evidence"]))
+        out.print(received)
     trail = Table(title="Audit events")
     for column in ("seq", "at", "action", "actor"):
         trail.add_column(column)

@@ -76,3 +76,44 @@ def tasks_done(
         print_json({"task_id": task_id, "request_id": request_id, "request_status": status})
         return
     out.print(f"Task done. Request {request_id[:12]} is now {status}.")
+
+
+@tasks_app.command("decide")
+def tasks_decide(
+    task_id: Annotated[str, typer.Argument(help="Decision task id.")],
+    note: Annotated[str, typer.Option(help="Evidence: what shows the recipient got it or not.")],
+    received: Annotated[
+        bool,
+        typer.Option(
+            "--received/--not-received",
+            help="Whether the recipient received this person's data.",
+            show_default=False,
+        ),
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer a decision task: did this recipient receive the person's data?
+
+    Received sends the recipient its Art. 19 notice now and leaves the task open for its
+    confirmation; not received closes the task and sends nothing.
+    """
+    from dsar.settings import get_settings
+    from flows.runtime import prepare_prefect_env
+
+    with domain_errors():
+        prepare_prefect_env(get_settings().home)
+        from flows.embedded import decide_task
+
+        request_id, status = decide_task(task_id, received=received, note=note)
+    if as_json:
+        print_json(
+            {
+                "task_id": task_id,
+                "received": received,
+                "request_id": request_id,
+                "request_status": status,
+            }
+        )
+        return
+    verdict = "received: notice sent" if received else "not received: nothing sent"
+    out.print(f"Decided ({verdict}). Request {request_id[:12]} is now {status}.")

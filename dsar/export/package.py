@@ -95,11 +95,13 @@ def build_package(
     out_dir: Path,
     now: datetime,
     notified: Sequence[str] = (),
+    received: Mapping[str, Sequence[str]] | None = None,
 ) -> PackageFile:
     """Write the access or portability package for ``request_id`` and return where it is.
 
     ``notified`` lists the recipients told of the request under Art. 19, by register key or by
     name (a value that is no key is shown as given); the report names them (Art. 19 sentence 2).
+    ``received`` maps the recipients known to have received the person's data to the evidence.
     The zip is written to a temporary file in ``out_dir`` and moved into place, so a reader never
     sees half a package.
     """
@@ -126,6 +128,7 @@ def build_package(
         results=results,
         now=now,
         notified=notified,
+        received=received,
     )
     names = [name for name, _ in members]
     if len(set(names)) != len(names):
@@ -152,6 +155,7 @@ def _members(
     results: Sequence[SourceResult],
     now: datetime,
     notified: Sequence[str],
+    received: Mapping[str, Sequence[str]] | None = None,
 ) -> list[tuple[str, bytes]]:
     """(name, bytes) of every file in the package, in the order they are written."""
     members: list[tuple[str, bytes]] = []
@@ -163,6 +167,7 @@ def _members(
             results=results,
             now=now,
             notified=notified,
+            received=received,
         )
         members.append((REPORT_FILE, html.encode("utf-8")))
     document = package_data(

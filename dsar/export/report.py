@@ -77,8 +77,14 @@ def render_report(
     results: Sequence[SourceResult],
     now: datetime,
     notified: Sequence[str] = (),
+    received: Mapping[str, Sequence[str]] | None = None,
 ) -> str:
-    """The access report: the copy of the data per recipient, then Art. 15(1)(a)–(h)."""
+    """The access report: the copy of the data per recipient, then Art. 15(1)(a)–(h).
+
+    ``received`` maps the recipients this person's data is known to have reached to the
+    evidence; given, a recipient without an API is said to have received the data only when
+    it is there (``None``: nothing was established, and nothing is claimed either way).
+    """
     ctl = register.controller
     names = {c.key: c.name for c in register.categories}
     purposes = [
@@ -112,7 +118,7 @@ def render_report(
         controller=ctl,
         authority=ctl.supervisory_authority,
         found_any=any(result.records for result in results),
-        sections=recipient_sections(register, results),
+        sections=recipient_sections(register, results, received),
         categories=register.categories,
         purposes=purposes,
         indirect_sources=[
@@ -128,7 +134,9 @@ def render_report(
 
 
 def recipient_sections(
-    register: Register, results: Sequence[SourceResult]
+    register: Register,
+    results: Sequence[SourceResult],
+    received: Mapping[str, Sequence[str]] | None = None,
 ) -> list[RecipientSection]:
     """Every register recipient in register order, then any source the register does not name."""
     names = {c.key: c.name for c in register.categories}
@@ -138,6 +146,11 @@ def recipient_sections(
     sections = []
     for r in register.recipients:
         found = by_recipient.pop(r.key, [])
+        state = _state(found, manual=r.connector == "manual")
+        note = " ".join(x.note for x in found if x.note)
+        if state == "manual" and received is not None:
+            state = "manual_received" if r.key in received else "manual_not_received"
+            note = "; ".join(received.get(r.key, ()))
         sections.append(
             RecipientSection(
                 key=r.key,
@@ -148,8 +161,8 @@ def recipient_sections(
                 role=r.role.value,
                 safeguard=r.transfer_safeguard,
                 categories=tuple(names.get(c, c) for c in r.categories),
-                state=_state(found, manual=r.connector == "manual"),
-                note=" ".join(x.note for x in found if x.note),
+                state=state,
+                note=note,
                 tables=_named_tables(found, names),
             )
         )

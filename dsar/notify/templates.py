@@ -49,11 +49,25 @@ _ANSWER = (*_SUBJECT, "notified_recipients")
 #: recipients and items are dicts or objects with the named attributes). ``regime`` is optional.
 VARIABLES: dict[str, tuple[str, ...]] = {
     "acknowledgement": (*_SUBJECT, "kind", "received_on", "respond_by"),
-    "answer_access": (*_ANSWER, "download_url", "download_expires", "recipients"),  # name, country
+    # recipients: name, country, evidence (those that received the data); other_recipients:
+    # name, country (the register's other recipients)
+    "answer_access": (
+        *_ANSWER,
+        "download_url",
+        "download_expires",
+        "recipients",
+        "other_recipients",
+    ),
     "answer_erasure": (*_ANSWER, "erased", "kept"),
     "answer_no_data": (*_SUBJECT, "kind"),  # recipient, categories (+ ground, until)
     "answer_objection": (*_ANSWER, "stopped"),  # recipient names
-    "answer_portability": (*_ANSWER, "download_url", "download_expires", "recipients"),
+    "answer_portability": (
+        *_ANSWER,
+        "download_url",
+        "download_expires",
+        "recipients",
+        "other_recipients",
+    ),
     "answer_rectification": (*_ANSWER, "fields", "recipients"),  # field and recipient names
     "answer_restriction": (*_ANSWER, "restricted"),  # recipient, categories
     "art19": (

@@ -36,6 +36,7 @@ from dsar.register.values import (
     _check_timezone,
     _Located,
     _number_to_str,
+    _parse_evidence,
     add_duration,
 )
 
@@ -168,6 +169,14 @@ class Recipient(_Keyed):
     notice: Notice
     purposes: tuple[str, ...] = Field(min_length=1)
     instructions: Text | None = None
+    #: How this recipient is shown to have received a person's data (:mod:`dsar.evidence`).
+    evidence: Annotated[str | tuple[str, ...], BeforeValidator(_parse_evidence)]
+
+    @model_validator(mode="after")
+    def _found_needs_a_connector(self) -> Recipient:
+        if self.evidence == "found" and self.connector == "manual":
+            raise _Located("evidence", "'found' needs a connector that can search the recipient")
+        return self
 
 
 class RetentionException(_Entry):

@@ -8,6 +8,8 @@ from datetime import date, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dsar.evidence import RULES
+
 #: Connector modules a recipient can name; ``manual`` means an Art. 19 notice plus a staff task.
 KNOWN_CONNECTORS = frozenset({"shopify", "klaviyo", "mailchimp", "manual"})
 
@@ -117,3 +119,20 @@ def _check_https_url(value: str) -> str:
 def _number_to_str(value: object) -> object:
     """Accept ``subdivision: 9`` (Vienna) unquoted; YAML reads it as a number."""
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _parse_evidence(value: object) -> object:
+    """A recipient's evidence rule: one of :data:`dsar.evidence.RULES`, or
+    ``{payment_gateways: [names]}`` (a tuple of the names)."""
+    if isinstance(value, str) and value in RULES:
+        return value
+    if isinstance(value, dict) and set(value) == {"payment_gateways"}:
+        names = value["payment_gateways"]
+        if (
+            isinstance(names, list)
+            and names
+            and all(isinstance(n, str) and n.strip() for n in names)
+        ):
+            return tuple(n.strip() for n in names)
+    forms = ", ".join(RULES)
+    raise ValueError(f"must be one of {forms}, or {{payment_gateways: [names]}}")

@@ -67,7 +67,10 @@ CONTEXT: dict[str, Any] = {
     "respond_by": date(2026, 4, 20),
     "download_url": "https://dsar.example/download/DL123",
     "download_expires": datetime(2026, 3, 20, 9, 0, tzinfo=UTC),
-    "recipients": [{"name": "Klaviyo, Inc.", "country": "US"}],
+    "recipients": [
+        {"name": "Klaviyo, Inc.", "country": "US", "evidence": ["its records hold the person"]}
+    ],
+    "other_recipients": [{"name": "Klarna Bank AB (publ)", "country": "SE"}],
     "notified_recipients": ["Paketdienst GmbH"],
     "fields": ["shipping address"],
     "erased": [{"recipient": "Klaviyo, Inc.", "categories": ["contact", "marketing"]}],
@@ -374,9 +377,13 @@ class TestTemplates:
         assert "Paketdienst GmbH" in body  # Art. 19 sentence 2
 
     def test_access_answer_names_recipients_with_their_country(self) -> None:
-        """Art. 15(1)(c), CJEU C-154/21: recipients by identity, with where they are."""
+        """Art. 15(1)(c), CJEU C-154/21: recipients by identity, with where they are; those
+        that received this person's data with the evidence, the others apart."""
         _, body = render("answer_access", "en", **CONTEXT)
-        assert "Klaviyo, Inc. (US)" in body
+        assert "Klaviyo, Inc. (US): its records hold the person" in body
+        received, others = body.split("our records do not show that they received yours")
+        assert "Klarna Bank AB (publ) (SE)" in others
+        assert "Klarna" not in received
         assert CONTEXT["download_url"] in body
 
     def test_art19_notice_identifies_the_subject_in_the_body_only(self) -> None:

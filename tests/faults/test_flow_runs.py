@@ -28,11 +28,10 @@ from typing import Any
 
 import pytest
 import structlog
-from sqlmodel import select
 
 from dsar.enums import Channel, RequestKind, RequestStatus
 from dsar.logging import configure_logging
-from dsar.models import ManualTask, RequestCreate
+from dsar.models import RequestCreate
 from dsar.register import register_for
 from dsar.service import submit_request
 from dsar.settings import get_settings
@@ -153,20 +152,13 @@ def _submit(controller: str, kind: RequestKind) -> str:
 def _run_to_the_end(request_id: str) -> None:
     """Run the flow until the request is not failed (the re-queue), then ``dsar tasks done``."""
     from dsar.logging import redact_handlers
-    from flows.embedded import PREFECT_LOGGERS, complete_task
+    from flows.embedded import PREFECT_LOGGERS, settle_open_tasks
 
     redact_handlers(*PREFECT_LOGGERS)
     for _ in range(4):
         if run(request_id) != RequestStatus.FAILED.value:
             break
-    with session_scope() as session:
-        tasks = session.exec(
-            select(ManualTask).where(
-                ManualTask.request_id == request_id, ManualTask.status == "open"
-            )
-        ).all()
-    for task in tasks:
-        complete_task(task.id, note="recipient confirmed by e-mail")
+    settle_open_tasks(request_id, note="recipient confirmed by e-mail")
 
 
 async def _prefect_records(since: datetime) -> dict[str, str]:

@@ -44,7 +44,8 @@ def test_a_batch_carries_out_every_request_and_answers_each_subject(
     engine_env: Inbox, sandbox: Any
 ) -> None:
     """Each request of a batch runs all its steps: the access subject gets exactly one answer,
-    the erasure waits for staff's tasks for the recipients without an API."""
+    the erasure waits for staff's tasks for the recipients without an API (a decision task,
+    which sends nothing before staff decide, stays planned)."""
     access = submit(RequestKind.ACCESS, MARIA_EMAIL)
     erasure = submit(RequestKind.ERASURE, JONAS_EMAIL)
     outcomes = _batch([access, erasure], concurrency=2)
@@ -54,7 +55,8 @@ def test_a_batch_carries_out_every_request_and_answers_each_subject(
     with session_scope() as session:
         steps = session.exec(select(Step).where(Step.request_id == erasure)).all()
     assert steps
-    assert all(step.status is not StepStatus.PLANNED for step in steps)
+    assert all(step.status is not StepStatus.PLANNED for step in steps if step.action != "decide")
+    assert [s.recipient for s in steps if s.action == "decide"] == ["google_ads"]
     assert len([m for m in engine_env.messages if MARIA_EMAIL in str(m["To"])]) == 1
 
 

@@ -40,14 +40,24 @@ def _body(message: Any) -> str:
 
 
 def _complete_all_tasks(request_id: str) -> str:
-    from flows.embedded import complete_task
+    """Complete every manual task; a decision task is answered "not received"."""
+    from flows.embedded import settle_open_tasks
 
+    return settle_open_tasks(request_id, note="recipient confirmed by e-mail")[1]
+
+
+def _steps(request_id: str) -> dict[str, set[str]]:
+    """The request's steps: recipient → actions."""
     with session_scope() as session:
-        tasks = session.exec(select(ManualTask).where(ManualTask.request_id == request_id)).all()
-    status = ""
-    for task in tasks:
-        _, status = complete_task(task.id, note="recipient confirmed by e-mail")
-    return status
+        rows = session.exec(select(Step).where(Step.request_id == request_id)).all()
+    found: dict[str, set[str]] = {}
+    for step in rows:
+        found.setdefault(step.recipient, set()).add(step.action)
+    return found
+
+
+#: Lunexxa's recipients that only hold data of people who paid through them.
+PAYMENT_RECIPIENTS = ("shopify_payments", "amazon_pay", "google_pay", "klarna", "paypal", "sofort")
 
 
 class TestAccess:
@@ -94,11 +104,14 @@ class TestAccess:
 
 
 class TestErasure:
-    def test_erasure_keeps_order_records_and_notifies_recipients_without_api(
+    def test_erasure_notifies_only_the_recipients_that_received_the_data(
         self, engine_env: Inbox, sandbox: Any
     ) -> None:
-        """Art. 17(3)(b): orders are kept (restricted); every other recipient gets an Art. 19
-        notice and a manual task; each processor sees exactly one erasure."""
+        """Maria paid only with PayPal and her parcels went with DHL Express. Art. 17(3)(b): her
+        orders are kept (restricted); each processor sees one erasure; Art. 19 notices go to
+        PayPal, the shipping partner (naming DHL Express) and the address validation, and to no
+        other payment provider; Google Ads, which nothing on record ties to her, gets a decision
+        task and no notice."""
         request_id = submit(RequestKind.ERASURE, MARIA_EMAIL)
         assert run(request_id) == "awaiting_manual"
         box = sandbox.sandbox
@@ -107,20 +120,79 @@ class TestErasure:
         assert box.mailchimp.calls.effects("member_deleted_permanently") == 1
         assert box.shopify.search(f"email:{MARIA_EMAIL}") == []
         register = register_for("lunexxa")
-        manual = [r for r in register.recipients if r.connector == "manual"]
-        for recipient in manual:
-            assert recipient.notice.email is not None
-            mails = _mails_to(engine_env, recipient.notice.email)
-            assert any("erase" in _body(m).lower() for m in mails), recipient.key
+        steps = _steps(request_id)
+        assert steps["paypal"] == {"manual"}
+        assert steps["shipping_partner"] == {"manual"}
+        assert steps["endereco"] == {"manual"}
+        assert steps["google_ads"] == {"decide"}
+        assert not {"shopify_payments", "amazon_pay", "google_pay", "klarna", "sofort"} & set(steps)
+        notified = {
+            r.key
+            for r in register.recipients
+            if r.notice.email and _mails_to(engine_env, r.notice.email)
+        }
+        assert notified == {"paypal", "shipping_partner", "endereco"}
+        for key in notified:
+            mails = _mails_to(engine_env, register.recipient(key).notice.email or "")
+            assert any("erase" in _body(m).lower() for m in mails), key
+        with session_scope() as session:
+            task = session.exec(
+                select(ManualTask).where(
+                    ManualTask.request_id == request_id,
+                    ManualTask.recipient == "shipping_partner",
+                )
+            ).one()
+        assert "DHL Express" in task.instructions
         assert _complete_all_tasks(request_id) == "completed"
-        answer = _mails_to(engine_env, MARIA_EMAIL)[-1]
-        assert "Art. 17(3)(b)" in _body(answer)
+        answer = _body(_mails_to(engine_env, MARIA_EMAIL)[-1])
+        assert "Art. 17(3)(b)" in answer
+        assert register.recipient("paypal").name in answer
+        assert register.recipient("klarna").name not in answer
         with session_scope() as session:
             retained = session.exec(
                 select(Step).where(Step.request_id == request_id, Step.action == "restrict")
             ).one()
         assert retained.retention_until is not None
-        assert retained.retention_until.isoformat()[:4] in _body(answer)
+        assert retained.retention_until.isoformat()[:4] in answer
+
+    def test_a_newsletter_only_person_gets_no_payment_or_shipping_step(
+        self, engine_env: Inbox, sandbox: Any
+    ) -> None:
+        """Nora never ordered: nothing goes to a payment provider, a carrier or the address
+        validation; her newsletter lists are erased."""
+        request_id = submit(RequestKind.ERASURE, NEWSLETTER_ONLY_EMAIL)
+        run(request_id)
+        steps = _steps(request_id)
+        assert not set(PAYMENT_RECIPIENTS) & set(steps)
+        assert "shipping_partner" not in steps
+        assert "endereco" not in steps
+        assert steps["klaviyo"] == {"erase"}
+        assert steps["newsletter"] == {"erase"}
+        register = register_for("lunexxa")
+        for key in (*PAYMENT_RECIPIENTS, "shipping_partner", "endereco"):
+            assert _mails_to(engine_env, register.recipient(key).notice.email or "") == []
+
+    def test_a_decision_that_the_recipient_received_the_data_sends_its_notice(
+        self, engine_env: Inbox, sandbox: Any
+    ) -> None:
+        """Staff find that Google Ads did have Maria's data: its notice goes out then."""
+        from flows.embedded import decide_task
+
+        request_id = submit(RequestKind.ERASURE, MARIA_EMAIL)
+        run(request_id)
+        ads = register_for("lunexxa").recipient("google_ads")
+        assert _mails_to(engine_env, ads.notice.email or "") == []
+        with session_scope() as session:
+            task = session.exec(
+                select(ManualTask).where(
+                    ManualTask.request_id == request_id, ManualTask.recipient == "google_ads"
+                )
+            ).one()
+        decide_task(task.id, received=True, note="she is in the Customer Match list")
+        assert any(
+            "erase" in _body(m).lower() for m in _mails_to(engine_env, ads.notice.email or "")
+        )
+        assert _steps(request_id)["google_ads"] == {"manual"}
 
     def test_rerun_after_a_crash_between_erasure_steps_erases_each_processor_once(
         self, engine_env: Inbox, sandbox: Any, monkeypatch: pytest.MonkeyPatch
@@ -437,3 +509,57 @@ def test_art19_notice_by_webhook_reaches_the_recipient_once(
             select(Notice).where(Notice.request_id == request_id, Notice.recipient == "endereco")
         ).one()
     assert (notice.channel, notice.status) == ("webhook", "sent")
+
+
+def test_request_show_lists_steps_and_the_evidence_per_recipient(
+    engine_env: Inbox, sandbox: Any
+) -> None:
+    """`dsar request show ID --json`: each step (recipient, action, status), and per recipient
+    whether it received the data and why."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from dsar.cli import app
+
+    request_id = submit(RequestKind.ERASURE, MARIA_EMAIL)
+    run(request_id)
+    result = CliRunner().invoke(app, ["request", "show", request_id, "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert {"recipient": "paypal", "action": "manual", "status": "pending"} in shown["steps"]
+    assert {"recipient": "google_ads", "action": "decide", "status": "planned"} in shown["steps"]
+    recipients = shown["recipients"]
+    assert recipients["paypal"]["verdict"] == "received"
+    assert "order #1001, paid with paypal" in recipients["paypal"]["evidence"]
+    assert recipients["shipping_partner"]["evidence"][0].endswith("shipped by DHL Express")
+    assert recipients["klarna"] == {
+        "verdict": "not_received",
+        "evidence": ["no order was paid with klarna"],
+    }
+    assert recipients["google_ads"]["verdict"] == "undetermined"
+    assert MARIA_EMAIL not in result.output
+
+
+def test_deciding_a_task_that_asks_for_no_decision_is_refused_with_exit_code_2(
+    engine_env: Inbox, sandbox: Any
+) -> None:
+    from typer.testing import CliRunner
+
+    from dsar.cli import app
+
+    request_id = submit(RequestKind.ERASURE, MARIA_EMAIL)
+    run(request_id)
+    with session_scope() as session:
+        paypal = session.exec(
+            select(ManualTask).where(
+                ManualTask.request_id == request_id, ManualTask.recipient == "paypal"
+            )
+        ).one()
+    args = ["tasks", "decide", paypal.id, "--not-received", "--note", "checked"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "asks for no decision" in result.output
+    unknown = CliRunner().invoke(app, ["tasks", "decide", "nope", "--received", "--note", "x"])
+    assert unknown.exit_code == 2
+    assert "no manual task" in unknown.output

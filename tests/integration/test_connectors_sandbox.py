@@ -447,6 +447,38 @@ class TestUnderFaults:
             assert member.status not in ("subscribed", "pending")
 
 
+class TestShopifyOrderTraces:
+    async def test_orders_show_the_gateways_carriers_and_checkout_addresses(
+        self, sandbox: RunningSandbox
+    ) -> None:
+        """Maria paid with PayPal three times; two orders went with DHL Express."""
+        connector = shopify_connector(sandbox)
+        try:
+            traces = await connector.traces(Subject(emails=(MARIA.email.upper(),)))
+        finally:
+            await connector.aclose()
+        kinds = {(t.kind, t.value) for t in traces}
+        assert kinds == {
+            ("payment_gateway", "paypal"),
+            ("carrier", "DHL Express"),
+            ("checkout_address", "address"),
+        }
+        assert sorted(t.source for t in traces if t.kind == "carrier") == [
+            "order #1001",
+            "order #1002",
+        ]
+
+    async def test_a_customer_without_orders_and_a_stranger_leave_no_traces(
+        self, sandbox: RunningSandbox
+    ) -> None:
+        connector = shopify_connector(sandbox)
+        try:
+            assert await connector.traces(Subject(emails=(SHOP_ONLY.email,))) == ()
+            assert await connector.traces(Subject(emails=(NOBODY.email,))) == ()
+        finally:
+            await connector.aclose()
+
+
 class TestShopifyOrdersAndPoints:
     async def test_old_orders_need_read_all_orders_and_the_export_says_so(
         self, sandbox: RunningSandbox
@@ -477,7 +509,7 @@ class TestShopifyOrdersAndPoints:
         finally:
             await full.aclose()
             await limited.aclose()
-        assert [o["name"] for o in every.by_category()["orders"]] == ["#1004", "#9002"]
+        assert [o["name"] for o in every.by_category()["orders"]] == ["#1004", "#1005", "#9002"]
         assert every.incomplete == ()
         assert [o["name"] for o in recent_only.by_category()["orders"]] == ["#9002"]
         assert recent_only.incomplete == (MISSING_ALL_ORDERS,)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -79,3 +81,16 @@ async def mailchimp(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
     """An authenticated client of the sandbox's Mailchimp emulator."""
     async with client(sandbox.mailchimp_app, "http://mailchimp.test", auth=MAILCHIMP_AUTH) as c:
         yield c
+
+
+def run_contract_tool(name: str, source: Path, target: Path) -> None:
+    """Run ``tools/contracts/<name>.py`` from ``source`` into ``target``, as a file is run."""
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location(
+        f"{name}_tool", root / f"tools/contracts/{name}.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.main(["--source", str(source), "--target", str(target)]) == 0

@@ -3,7 +3,6 @@ contract says: the extract itself, parameters, bodies, scopes, filters and answe
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from starlette.routing import Route
 from sandbox import MARIA, Sandbox
 from sandbox.klaviyo import EVENT_FILTERS, PROFILE_FILTERS
 from sandbox.klaviyo_contract import CONTRACT, load_contract
+from tests.sandbox.conftest import run_contract_tool
 
 pytestmark = pytest.mark.anyio
 
@@ -56,14 +56,7 @@ class TestExtract:
 
     @pytest.mark.skipif(not SOURCES.is_dir(), reason="the vendor contracts are not on this machine")
     def test_is_exactly_what_the_tool_makes_from_the_vendor_file(self, tmp_path: Path) -> None:
-        spec = importlib.util.spec_from_file_location(
-            "klaviyo_tool", ROOT / "tools/contracts/klaviyo.py"
-        )
-        assert spec is not None
-        assert spec.loader is not None
-        tool = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(tool)
-        assert tool.main(["--source", str(SOURCES), "--target", str(tmp_path)]) == 0
+        run_contract_tool("klaviyo", SOURCES, tmp_path)
         assert (tmp_path / CONTRACT.name).read_bytes() == CONTRACT.read_bytes()
 
 

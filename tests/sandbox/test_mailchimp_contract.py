@@ -3,7 +3,6 @@ as the contract says: the extract itself, parameters, bodies, routes and answers
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from starlette.routing import Route
 
 from sandbox import JONAS, MAILCHIMP_LIST_ID, MARIA, Sandbox
 from sandbox.mailchimp_contract import CONTRACT, load_contract
+from tests.sandbox.conftest import run_contract_tool
 
 pytestmark = pytest.mark.anyio
 
@@ -68,14 +68,7 @@ class TestExtract:
 
     @pytest.mark.skipif(not SOURCES.is_dir(), reason="the vendor contracts are not on this machine")
     def test_is_exactly_what_the_tool_makes_from_the_vendor_files(self, tmp_path: Path) -> None:
-        spec = importlib.util.spec_from_file_location(
-            "mailchimp_tool", ROOT / "tools/contracts/mailchimp.py"
-        )
-        assert spec is not None
-        assert spec.loader is not None
-        tool = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(tool)
-        assert tool.main(["--source", str(SOURCES), "--target", str(tmp_path)]) == 0
+        run_contract_tool("mailchimp", SOURCES, tmp_path)
         assert (tmp_path / CONTRACT.name).read_bytes() == CONTRACT.read_bytes()
 
 

@@ -317,10 +317,11 @@ class TestOrders:
         body = await graphql(shopify, query, id=gid(MARIA.shopify_customer_id))
         first = body["data"]["customer"]["orders"]["nodes"][0]
         assert first["totalPriceSet"]["shopMoney"] == {"amount": "59.60", "currencyCode": "EUR"}
-        assert first["paymentGatewayNames"] == ["shopify_payments"]
+        assert first["paymentGatewayNames"] == ["paypal"]
         assert first["shippingLines"]["nodes"] == [{"title": "Standard"}]
         (tracking,) = first["fulfillments"][0]["trackingInfo"]
         assert tracking["number"].startswith("1Z")
+        assert tracking["company"] == "DHL Express"
 
 
 class TestWrites:

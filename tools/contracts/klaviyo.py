@@ -20,13 +20,12 @@ Run from the repository's root::
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from sandbox.openapi import PROSE, dig, refs, strip_prose
+from sandbox.openapi import PROSE, dig, extract_main, refs, strip_prose, write_extract
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT.parent / "shared" / "vendor-contracts" / "klaviyo"
@@ -107,25 +106,14 @@ def extract(source: Path, target: Path) -> Path:
     spec = json.loads((source / INPUT).read_text(encoding="utf-8"))
     result = build(spec)
     check(result, spec)
-    path = target / OUTPUT
-    text = json.dumps(result, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-    path.write_text(text, encoding="utf-8")
-    if json.loads(path.read_text(encoding="utf-8")) != result:
-        raise SystemExit(f"{path}: the file does not read back as written")
-    return path
+    return write_extract(result, target / OUTPUT)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Extract the contract; print what was written."""
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--source", type=Path, default=SOURCE)
-    parser.add_argument("--target", type=Path, default=TARGET)
-    args = parser.parse_args(argv)
-    args.target.mkdir(parents=True, exist_ok=True)
-    path = extract(args.source, args.target)
-    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-    sys.stdout.write(f"{shown}: {path.stat().st_size} bytes\n")
-    return 0
+    return extract_main(
+        argv, description=__doc__ or "", extract=extract, source=SOURCE, target=TARGET
+    )
 
 
 if __name__ == "__main__":
