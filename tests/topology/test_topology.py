@@ -42,7 +42,7 @@ from dsar.models import ManualTask, Notice, Request, Step, utcnow
 from dsar.monitor import MonitorPolicy
 from dsar.settings import SANDBOX_SHOPIFY_APP_SECRET, get_settings
 from dsar.store import get_engine, session_scope
-from engine import complete_task, finalize, open_manual_tasks
+from engine import complete_task, decide_recipient, finalize, open_manual_tasks
 from sandbox.faults import FaultConfig
 from sandbox.mailchimp_state import subscriber_hash
 from sandbox.server import running_sandbox
@@ -266,12 +266,22 @@ def _complete_manual_tasks(ids: list[str]) -> int:
         return 0
     with session_scope() as session:
         tasks = session.exec(
-            select(ManualTask.id, ManualTask.request_id).where(
+            select(ManualTask.id, ManualTask.request_id, ManualTask.recipient).where(
                 col(ManualTask.request_id).in_(waiting), ManualTask.status == "open"
             )
         ).all()
-    for task_id, request_id in tasks:
-        complete_task(task_id, note="confirmed by e-mail reply", actor="staff:topology")
+        deciding = set(
+            session.exec(
+                select(Step.request_id, Step.recipient).where(
+                    col(Step.request_id).in_(waiting), Step.action == "decide"
+                )
+            ).all()
+        )
+    for task_id, request_id, recipient in tasks:
+        if (request_id, recipient) in deciding:  # nothing on record ties the person to it
+            decide_recipient(task_id, received=False, note="not in its lists", actor="staff")
+        else:
+            complete_task(task_id, note="confirmed by e-mail reply", actor="staff:topology")
         if open_manual_tasks(request_id) == 0:
             finalize(request_id)
     return len(tasks)
