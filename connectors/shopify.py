@@ -1,10 +1,8 @@
 """The Shopify connector: a shop's customers, addresses, orders and marketing consent.
 
-Everything goes through the Admin GraphQL API of one pinned version
-(:data:`~connectors.versions.SHOPIFY_API_VERSION`, ``DSAR_SHOPIFY_API_VERSION``): REST is legacy
-at Shopify and stops receiving new fields. The connector refuses to start on a version past
-Shopify's support window and warns within 60 days of its end, because Shopify would otherwise
-answer with another version than the one the documents were written for.
+Everything goes through the Admin GraphQL API of one pinned version (``DSAR_SHOPIFY_API_VERSION``;
+REST is legacy at Shopify). A version past Shopify's support window is refused, one within 60
+days of its end warned about: Shopify would answer with another version than the documents'.
 
 Shopify limits GraphQL by query cost, a bucket of points every answer reports in
 ``extensions.cost.throttleStatus``. Each document knows its requested cost, so the connector
@@ -346,11 +344,12 @@ class ShopifyConnector(ClosingContext):
     async def restrict(self, subject: Subject) -> Outcome:
         """Unsubscribe e-mail marketing and tag the customer ``dsar-restricted`` (Art. 18, 21).
 
-        Each half is skipped when already in place, so a repeat has no side effect.
+        Each half is skipped when already in place, so a repeat has no side effect; being
+        independent, the two are sent together.
         """
         changed: list[str] = []
         for cid, customer in (await self._find(subject)).items():
-            did = False
+            writes = []
             email = answers.dict_of(customer.get("defaultEmailAddress"))
             if email and email.get("marketingState") != "UNSUBSCRIBED":
                 consent = {
@@ -358,15 +357,16 @@ class ShopifyConnector(ClosingContext):
                     "consentUpdatedAt": datetime.now(UTC).isoformat(timespec="seconds"),
                 }
                 given = {"customerId": customer["id"], "emailMarketingConsent": consent}
-                await self._mutate(
-                    gql.CONSENT, "customerEmailMarketingConsentUpdate", {"input": given}
+                writes.append(
+                    self._mutate(
+                        gql.CONSENT, "customerEmailMarketingConsentUpdate", {"input": given}
+                    )
                 )
-                did = True
             if RESTRICTED_TAG not in answers.tags(customer):
                 tagged = {"id": customer["id"], "tags": [RESTRICTED_TAG]}
-                await self._mutate(gql.TAGS_ADD, "tagsAdd", tagged)
-                did = True
-            if did:
+                writes.append(self._mutate(gql.TAGS_ADD, "tagsAdd", tagged))
+            if writes:
+                await asyncio.gather(*writes)
                 changed.append(cid)
         note = "marketing unsubscribed and tagged" if changed else "already restricted or not found"
         return _outcome(Capability.RESTRICT, changed, note=note)
