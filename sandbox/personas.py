@@ -2,6 +2,11 @@
 
 Tests and the demo rely on them; their ids, addresses, memberships and counts do not depend on
 the seed or the sizes of the fabricated crowd (:mod:`sandbox.seed`).
+
+A second shop (:func:`~sandbox.seed.seed_sandbox` with ``second_shop``) holds
+:data:`SECOND_SHOP_PERSONAS`: Maria shops there too, under the same address, as happens in life
+(:data:`BOTH_SHOPS`), with a customer id, orders and a Klaviyo profile of her own there
+(:data:`MARIA_SECOND_SHOP`). Nobody else of the first shop's personas is known there.
 """
 
 from __future__ import annotations
@@ -85,3 +90,16 @@ NOBODY = Persona(key="nobody", email=NOBODY_EMAIL, first_name="No", last_name="B
 PERSONAS: dict[str, Persona] = {
     p.key: p for p in (MARIA, JONAS, NEWSLETTER_ONLY, SHOP_ONLY, NOBODY)
 }
+
+#: Maria as a second shop knows her: the same address, her own customer id, one address, two
+#: orders and a profile there; not on its Mailchimp audience.
+MARIA_SECOND_SHOP = Persona(
+    key="maria", email=MARIA_EMAIL, first_name="Maria", last_name="Muster",
+    phone="+436601234567", shopify_email=MARIA_EMAIL, klaviyo_email=MARIA_EMAIL,
+    shopify_customer_id=7_100_000_000_001, klaviyo_profile_id="01JB0000000000000000MAR1A0",
+    shopify_addresses=1, shopify_orders=2, klaviyo_lists=1, klaviyo_events=6,
+)  # fmt: skip
+#: The person who is a customer of both shops under one e-mail address (the first shop's view).
+BOTH_SHOPS = MARIA
+#: The personas of a second shop.
+SECOND_SHOP_PERSONAS: dict[str, Persona] = {p.key: p for p in (MARIA_SECOND_SHOP, NOBODY)}

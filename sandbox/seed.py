@@ -27,6 +27,11 @@ member of both; the events audience's other members are shop customers who are n
 newsletter, drawn from an RNG of their own so that adding the audience changed nothing else.
 - :data:`SHOP_ONLY` — Shopify only, without orders.
 - :data:`NOBODY` — in no system.
+
+A second shop (``second_shop``) holds its own crowd, with customer ids of its own, and of the
+personas only Maria (:data:`~sandbox.personas.MARIA_SECOND_SHOP`): the same address, her own
+customer id, one address and two orders (Shopify Payments, UPS), and a Klaviyo profile on the
+newsletter list. Its Mailchimp account has the newsletter audience only.
 """
 
 from __future__ import annotations
@@ -43,7 +48,12 @@ from sandbox.catalog import (
     REFERENCE_TIME,
     VIP_LIST,
 )
-from sandbox.credentials import MAILCHIMP_EVENTS_LIST_ID, MAILCHIMP_LIST_ID
+from sandbox.credentials import (
+    MAILCHIMP_EVENTS_LIST_ID,
+    MAILCHIMP_LIST_ID,
+    SHOPIFY_SCOPES,
+    SHOPIFY_TOKEN,
+)
 from sandbox.klaviyo_state import KlaviyoState
 from sandbox.mailchimp_state import Audience, MailchimpState, Member, subscriber_hash
 from sandbox.people import Person, Place, RecordBuilder, crockford, recased
@@ -52,6 +62,7 @@ from sandbox.personas import (
     JONAS_EMAIL,
     MARIA,
     MARIA_EMAIL,
+    MARIA_SECOND_SHOP,
     NEWSLETTER_ONLY,
     NEWSLETTER_ONLY_EMAIL,
     NOBODY,
@@ -91,7 +102,14 @@ class SeedData:
     mailchimp: MailchimpState
 
 
-def _crowd(b: RecordBuilder, customers: int, newsletter_only: int, events_per_profile: int) -> None:
+#: The first crowd customer's id in the first shop and in a second one.
+FIRST_CROWD_ID = 6_000_000_000_001
+SECOND_SHOP_FIRST_CROWD_ID = 6_500_000_000_001
+
+
+def _crowd(
+    b: RecordBuilder, customers: int, newsletter_only: int, events_per_profile: int, first_id: int
+) -> None:
     rng = b.rng
     for index in range(customers + newsletter_only):
         who = b.person(index)
@@ -100,7 +118,7 @@ def _crowd(b: RecordBuilder, customers: int, newsletter_only: int, events_per_pr
         in_mailchimp = rng.random() < (0.4 if in_shop else 0.6) or not (in_shop or in_klaviyo)
         external_id = None
         if in_shop:
-            customer_id = 6_000_000_000_000 + index * 7 + 1
+            customer_id = first_id + index * 7
             consent = rng.choices(
                 ["subscribed", "not_subscribed", "unsubscribed"], [0.45, 0.40, 0.15]
             )[0]
@@ -262,6 +280,44 @@ def _personas(b: RecordBuilder) -> None:
     )
 
 
+def _second_shop_personas(b: RecordBuilder) -> None:
+    """Maria at a second shop: the same address, everything else her own there."""
+    vienna = Place("Mariahilfer Straße 1", "Wien", "1060", None, None)
+    maria = Person("de_AT", "Maria", "Muster", MARIA_EMAIL, MARIA_SECOND_SHOP.phone, vienna)
+    customer = b.customer(
+        MARIA_SECOND_SHOP.shopify_customer_id or 0,
+        maria,
+        email=MARIA_EMAIL,
+        addresses=1,
+        consent="subscribed",
+        created=datetime(2024, 9, 2, 19, 5, tzinfo=UTC),
+    )
+    paid = {"gateway": "shopify_payments", "carrier": "UPS"}
+    b.order(
+        customer,
+        datetime(2024, 9, 2, 19, 12, tzinfo=UTC),
+        status="closed",
+        items=[(*PRODUCTS[4], 2)],
+        **paid,
+    )
+    b.order(
+        customer,
+        datetime(2025, 4, 18, 8, 30, tzinfo=UTC),
+        status="closed",
+        items=[(*PRODUCTS[2], 1), (*PRODUCTS[5], 1)],
+        **paid,
+    )
+    b.profile(
+        MARIA_SECOND_SHOP.klaviyo_profile_id or "",
+        maria,
+        email=MARIA_EMAIL,
+        list_ids=[NEWSLETTER_LIST.id],
+        events=MARIA_SECOND_SHOP.klaviyo_events,
+        external_id=str(customer.id),
+        consent="SUBSCRIBED",
+    )
+
+
 def _events_audience(b: RecordBuilder, seed: int) -> Audience:
     """The second audience: Jonas, and about a fifth of the crowd's shoppers who are not on the
     newsletter."""
@@ -302,19 +358,28 @@ def seed_sandbox(
     newsletter_only: int | None = None,
     events_per_profile: int = 8,
     list_id: str = MAILCHIMP_LIST_ID,
+    shopify_token: str = SHOPIFY_TOKEN,
+    second_shop: bool = False,
 ) -> SeedData:
     """Build the three states: ``customers`` shop customers (plus the personas) and
     ``newsletter_only`` people known only to the newsletter tools (default: a quarter of
     ``customers``), each Klaviyo profile with about ``events_per_profile`` events.
+
+    Shopify accepts ``shopify_token`` (with every scope the engine needs); ``list_id`` is the
+    newsletter audience's id. ``second_shop`` seeds another shop's data: its own crowd and
+    :data:`~sandbox.personas.SECOND_SHOP_PERSONAS` (pass it a seed of its own too).
     """
     if customers < 0 or events_per_profile < 0:
         raise ValueError("sizes must not be negative")
     builder = RecordBuilder(seed)
-    _personas(builder)
+    (_second_shop_personas if second_shop else _personas)(builder)
     extra = customers // 4 if newsletter_only is None else newsletter_only
-    _crowd(builder, customers, extra, events_per_profile)
+    first_id = SECOND_SHOP_FIRST_CROWD_ID if second_shop else FIRST_CROWD_ID
+    _crowd(builder, customers, extra, events_per_profile, first_id)
+    shopify = ShopifyState(customers=builder.customers, orders=builder.orders)
+    shopify.tokens = {shopify_token: SHOPIFY_SCOPES}
     return SeedData(
-        shopify=ShopifyState(customers=builder.customers, orders=builder.orders),
+        shopify=shopify,
         klaviyo=KlaviyoState(
             profiles=builder.profiles,
             lists=[replace(k) for k in KLAVIYO_LISTS],
@@ -324,6 +389,6 @@ def seed_sandbox(
         mailchimp=MailchimpState(
             list_id=list_id,
             members=builder.members,
-            audiences=[_events_audience(builder, seed)],
+            audiences=[] if second_shop else [_events_audience(builder, seed)],
         ),
     )

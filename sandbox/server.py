@@ -25,13 +25,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from sandbox.config import Clock, EmulatorConfig, WallClock, utc_now
-from sandbox.credentials import (
-    DEFAULT_PORT_BASE,
-    KLAVIYO_API_KEY,
-    MAILCHIMP_API_KEY,
-    MAILCHIMP_LIST_ID,
-    SHOPIFY_TOKEN,
-)
+from sandbox.credentials import DEFAULT_CREDENTIALS, DEFAULT_PORT_BASE, ShopCredentials
 from sandbox.faults import DroppedConnection, FaultConfig, FaultInjector
 from sandbox.klaviyo import KlaviyoState, create_klaviyo_app
 from sandbox.klaviyo_state import Profile
@@ -56,6 +50,7 @@ class Sandbox:
     klaviyo_limits: KlaviyoLimits = field(default_factory=KlaviyoLimits)
     mailchimp_limits: MailchimpLimits = field(default_factory=MailchimpLimits)
     injectors: dict[str, FaultInjector] = field(default_factory=dict)
+    credentials: ShopCredentials = DEFAULT_CREDENTIALS
     _apps: dict[str, Starlette] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
@@ -75,12 +70,16 @@ class Sandbox:
         mailchimp_limits: MailchimpLimits | None = None,
         clock: Clock = time.monotonic,
         wall_clock: WallClock = utc_now,
+        credentials: ShopCredentials = DEFAULT_CREDENTIALS,
+        second_shop: bool = False,
     ) -> Sandbox:
         """Seed the data and configure the emulators.
 
         ``faults`` is one :class:`FaultConfig` for all three emulators or a mapping from
         ``"shopify"``, ``"klaviyo"``, ``"mailchimp"`` to each one's own. ``wall_clock`` is
         the emulators' date and time of day (which API versions are served, how old an order is).
+        ``credentials`` are what the emulators accept; ``second_shop`` seeds another shop's
+        data (:func:`~sandbox.seed.seed_sandbox`).
         """
         per_emulator = _faults_by_emulator(faults)
         configs = {
@@ -99,6 +98,9 @@ class Sandbox:
             customers=customers,
             newsletter_only=newsletter_only,
             events_per_profile=events_per_profile,
+            list_id=credentials.mailchimp_list_id,
+            shopify_token=credentials.shopify_token,
+            second_shop=second_shop,
         )
         return cls(
             shopify=data.shopify,
@@ -109,6 +111,7 @@ class Sandbox:
             klaviyo_limits=klaviyo_limits or KlaviyoLimits(),
             mailchimp_limits=mailchimp_limits or MailchimpLimits(),
             injectors={name: FaultInjector(configs[name].faults) for name in EMULATORS},
+            credentials=credentials,
         )
 
     def sync_shop_to_klaviyo(self, email: str) -> str | None:
@@ -161,6 +164,7 @@ class Sandbox:
                 self.configs["klaviyo"],
                 limits=self.klaviyo_limits,
                 injector=self.injector("klaviyo"),
+                api_key=self.credentials.klaviyo_api_key,
             )
         return self._apps["klaviyo"]
 
@@ -173,16 +177,13 @@ class Sandbox:
                 self.configs["mailchimp"],
                 limits=self.mailchimp_limits,
                 injector=self.injector("mailchimp"),
+                api_key=self.credentials.mailchimp_api_key,
             )
         return self._apps["mailchimp"]
 
     def apps(self) -> dict[str, Starlette]:
         """All three apps by emulator name."""
-        return {
-            "shopify": self.shopify_app,
-            "klaviyo": self.klaviyo_app,
-            "mailchimp": self.mailchimp_app,
-        }
+        return {name: getattr(self, f"{name}_app") for name in EMULATORS}
 
 
 def _faults_by_emulator(
@@ -204,10 +205,10 @@ class RunningSandbox:
     shopify_url: str
     klaviyo_url: str
     mailchimp_url: str
-    shopify_token: str = SHOPIFY_TOKEN
-    klaviyo_api_key: str = KLAVIYO_API_KEY
-    mailchimp_api_key: str = MAILCHIMP_API_KEY
-    mailchimp_list_id: str = MAILCHIMP_LIST_ID
+    shopify_token: str = DEFAULT_CREDENTIALS.shopify_token
+    klaviyo_api_key: str = DEFAULT_CREDENTIALS.klaviyo_api_key
+    mailchimp_api_key: str = DEFAULT_CREDENTIALS.mailchimp_api_key
+    mailchimp_list_id: str = DEFAULT_CREDENTIALS.mailchimp_list_id
 
     def env(self) -> dict[str, str]:
         """The engine's settings that point it at these emulators."""
@@ -350,14 +351,15 @@ def running_sandbox(
         for sock in sockets:
             sock.close()
         raise
-    ports = [sock.getsockname()[1] for sock in sockets]
+    shopify, klaviyo, mailchimp = (f"http://{HOST}:{s.getsockname()[1]}" for s in sockets)
     apps = box.apps()
     _quiet_dropped_connections()
     servers = _Servers([apps[name] for name in EMULATORS], sockets)
     servers.start(startup_timeout)
     try:
-        shopify, klaviyo, mailchimp = (f"http://{HOST}:{port}" for port in ports)
-        yield RunningSandbox(box, shopify, klaviyo, mailchimp)
+        c = box.credentials
+        keys = (c.shopify_token, c.klaviyo_api_key, c.mailchimp_api_key, c.mailchimp_list_id)
+        yield RunningSandbox(box, shopify, klaviyo, mailchimp, *keys)
     finally:
         servers.stop()
 

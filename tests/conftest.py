@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,6 +58,20 @@ def prefect_api() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(autouse=True)
+def collect_after_flow_runs(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test that ran flows, collect what it left behind at once.
+
+    A flow run killed on purpose leaves an asyncio task whose exception nobody retrieved; when
+    collected, asyncio logs it with its traceback. Collected in the middle of a later test's
+    ``ast.parse``, that traceback's own parsing makes Python 3.11 fail the test with "AST
+    constructor recursion depth mismatch".
+    """
+    yield
+    if "prefect_api" in request.fixturenames:
+        gc.collect()
+
+
 @pytest.fixture
 def sandbox() -> Iterator[Any]:
     """Fresh emulators per test: erasures change their state."""
@@ -64,6 +79,24 @@ def sandbox() -> Iterator[Any]:
 
     with running_sandbox(customers=200, async_delay=0.2) as running:
         yield running
+
+
+@pytest.fixture
+def sandbox_shops() -> Iterator[dict[str, Any]]:
+    """Both shipped shops' emulators side by side, each for the recipients its register reaches
+    through them, with credentials and people of its own: Lunexxa's as the ``sandbox`` fixture's,
+    Luma-Flux's holding Maria under her own ids. Free ports; fresh per test."""
+    from dsar.register import register_for
+    from sandbox.shops import running_shops, shop_specs
+
+    emulated = ("shopify", "klaviyo", "mailchimp")
+    recipients = {
+        key: {r.key: r.connector for r in register_for(key).recipients if r.connector in emulated}
+        for key in ("lunexxa", "luma-flux")
+    }
+    specs = shop_specs(recipients, port_base=None)
+    with running_shops(specs, customers=200, async_delay=0.2) as shops:
+        yield shops
 
 
 @pytest.fixture
