@@ -10,11 +10,13 @@ packaged, the copies of exported data leave the database (Art. 5(1)(c)).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from dsar import lifecycle
 from dsar.audit import append_event
 from dsar.enums import RequestKind, RequestStatus, StepStatus
+from dsar.evidence import Finding
 from dsar.models import Request, utcnow
 from dsar.plan import MANUAL, steps_of
 from dsar.register import Register
@@ -98,9 +100,11 @@ def finalize(request_id: str) -> RequestStatus:
     loaded = load(request_id)
     request, register = loaded.request, loaded.register
     notified = _notified(request_id, register)
-    context = {"notified_recipients": notified, **_answer_facts(request, register)}
+    with session_scope() as session:
+        findings = findings_of(session, request_id)
+    context = {"notified_recipients": notified, **_answer_facts(request, register, findings)}
     if request.kind in (RequestKind.ACCESS, RequestKind.PORTABILITY):
-        context.update(_package(request, register, notified=notified))
+        context.update(_package(request, register, notified=notified, findings=findings))
     send_to_subject(
         request_id,
         purpose="answer",
@@ -119,12 +123,16 @@ def finalize(request_id: str) -> RequestStatus:
         return stored.status
 
 
-def _package(request: Request, register: Register, *, notified: list[str]) -> dict[str, Any]:
+def _package(
+    request: Request,
+    register: Register,
+    *,
+    notified: list[str],
+    findings: Mapping[str, Finding],
+) -> dict[str, Any]:
     from dsar.export import build_package, download_url, issue_download
 
     settings = get_settings()
-    with session_scope() as session:
-        findings = findings_of(session, request.id)
     package = build_package(
         request_id=request.id,
         kind=request.kind,
@@ -152,7 +160,9 @@ def _package(request: Request, register: Register, *, notified: list[str]) -> di
     }
 
 
-def _answer_facts(request: Request, register: Register) -> dict[str, Any]:
+def _answer_facts(
+    request: Request, register: Register, findings: Mapping[str, Finding]
+) -> dict[str, Any]:
     """What the answer to the subject reports, per kind, from the stored steps."""
     with session_scope() as session:
         done = [
@@ -178,8 +188,6 @@ def _answer_facts(request: Request, register: Register) -> dict[str, Any]:
 
     kind = request.kind
     if kind in (RequestKind.ACCESS, RequestKind.PORTABILITY):
-        with session_scope() as session:
-            findings = findings_of(session, request.id)
         received = [r for r in register.recipients if (f := findings.get(r.key)) and f.received]
         return {
             "recipients": [

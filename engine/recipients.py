@@ -61,8 +61,8 @@ async def establish_recipients(request_id: str) -> dict[str, Finding]:
         register.recipients, found=dict(zip(searched, answers, strict=True)), traces=traces
     )
     with session_scope() as session:
-        if findings_of(session, request_id):  # a concurrent run stored them first
-            return findings_of(session, request_id)
+        if first := findings_of(session, request_id):  # a concurrent run stored them first
+            return first
         for finding in findings.values():
             session.add(
                 RecipientFinding(

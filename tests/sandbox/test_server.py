@@ -9,6 +9,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -32,15 +34,15 @@ def port_is_free(port: int) -> bool:
         return True
 
 
-def free_port_base() -> int:
-    """Three consecutive free ports (re-checked by the server when it binds)."""
+def free_port_base(count: int = 3) -> int:
+    """``count`` consecutive free ports (re-checked by the servers when they bind)."""
     for _ in range(50):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             base = int(probe.getsockname()[1])
-        if base < 65000 and all(port_is_free(base + i) for i in range(3)):
+        if base < 65000 and all(port_is_free(base + i) for i in range(count)):
             return base
-    raise RuntimeError("no three consecutive free ports")
+    raise RuntimeError(f"no {count} consecutive free ports")
 
 
 def test_running_sandbox_serves_all_three_and_frees_the_ports() -> None:
@@ -118,12 +120,12 @@ def _interruptible() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def test_module_entry_point_prints_one_json_line_and_stops_on_ctrl_c() -> None:
-    """``python -m sandbox --json``: the first stdout line is the description, nothing
-    follows, and SIGINT ends it with status 0."""
-    base = free_port_base()
+@contextmanager
+def first_line_of(argv: list[str], *, timeout: float) -> Iterator[str]:
+    """Start ``python argv`` in the repository (interruptible as from a terminal) and yield the
+    first line it prints; then SIGINT ends it, which must exit 0 having printed nothing more."""
     process = subprocess.Popen(  # noqa: S603 - fixed arguments, this very interpreter
-        [sys.executable, "-m", "sandbox", "--port-base", str(base), "--json"],
+        [sys.executable, *argv],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -133,15 +135,23 @@ def test_module_entry_point_prints_one_json_line_and_stops_on_ctrl_c() -> None:
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.append(process.stdout.readline()))  # type: ignore[union-attr]
     reader.start()
-    reader.join(timeout=30)
+    reader.join(timeout=timeout)
     try:
-        described = json.loads(lines[0])
-        assert described["shopify"]["url"] == f"http://127.0.0.1:{base}"
-        assert described["mailchimp"]["url"] == f"http://127.0.0.1:{base + 2}"
-        with httpx.Client(base_url=described["klaviyo"]["url"], headers=KLAVIYO_HEADERS) as c:
-            assert c.get("/api/lists").status_code == 200
+        yield lines[0]
     finally:
         process.send_signal(signal.SIGINT)
         rest, _ = process.communicate(timeout=30)
     assert process.returncode == 0
     assert rest == ""
+
+
+def test_module_entry_point_prints_one_json_line_and_stops_on_ctrl_c() -> None:
+    """``python -m sandbox --json``: the first stdout line is the description, nothing
+    follows, and SIGINT ends it with status 0."""
+    base = free_port_base()
+    with first_line_of(["-m", "sandbox", "--port-base", str(base), "--json"], timeout=30) as line:
+        described = json.loads(line)
+        assert described["shopify"]["url"] == f"http://127.0.0.1:{base}"
+        assert described["mailchimp"]["url"] == f"http://127.0.0.1:{base + 2}"
+        with httpx.Client(base_url=described["klaviyo"]["url"], headers=KLAVIYO_HEADERS) as c:
+            assert c.get("/api/lists").status_code == 200

@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
-import subprocess
-import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +30,9 @@ from sandbox import (
     shop_specs,
 )
 from sandbox import shops as shops_module
-from tests.conftest import LUMA_FLUX, REPO
+from tests.conftest import LUMA_FLUX
 from tests.sandbox.conftest import KLAVIYO_HEADERS, SHOP
-from tests.sandbox.test_server import _interruptible, port_is_free
+from tests.sandbox.test_server import first_line_of, free_port_base
 
 pytestmark = pytest.mark.integration
 
@@ -213,19 +209,6 @@ class TestEngineEnvironment:
         }
 
 
-def free_port_base(count: int) -> int:
-    """``count`` consecutive free ports (re-checked by the servers when they bind)."""
-    import socket
-
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base < 65000 and all(port_is_free(base + i) for i in range(count)):
-            return base
-    raise RuntimeError(f"no {count} consecutive free ports")
-
-
 class TestSandboxUp:
     def test_json_describes_every_shop_and_the_engines_variables(self) -> None:
         """``dsar sandbox up --json``: one line with Lunexxa's emulators on top, the
@@ -233,20 +216,8 @@ class TestSandboxUp:
         answer; SIGINT ends it with status 0."""
         base = free_port_base(6)
         command = ["sandbox", "up", "--port-base", str(base), "--json"]
-        process = subprocess.Popen(  # noqa: S603 - fixed arguments, this very interpreter
-            [sys.executable, "-m", "dsar.cli.root", *command],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            preexec_fn=_interruptible,
-        )
-        lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.append(process.stdout.readline()))  # type: ignore[union-attr]
-        reader.start()
-        reader.join(timeout=90)
-        try:
-            described = json.loads(lines[0])
+        with first_line_of(["-m", "dsar.cli.root", *command], timeout=90) as line:
+            described = json.loads(line)
             assert described["shopify"] == {
                 "url": f"http://127.0.0.1:{base}",
                 "token": DEFAULT_CREDENTIALS.shopify_token,
@@ -278,11 +249,6 @@ class TestSandboxUp:
                         headers={"Authorization": f"Klaviyo-API-Key {api_key}"},
                     )
                     assert answer.status_code == 200
-        finally:
-            process.send_signal(signal.SIGINT)
-            rest, _ = process.communicate(timeout=30)
-        assert process.returncode == 0
-        assert rest == ""
 
     def test_the_cli_emulates_what_the_registers_name(
         self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
