@@ -1,11 +1,14 @@
-"""The processor emulators in a child process, so that they do not share the engine's GIL.
+"""The processor emulators in child processes, one per processor, apart from the engine.
 
-A real processor answers from another machine; served from a thread of the benchmark's own
-process, the emulators would take CPU time from the engine under measurement. Here they run
-in ``python -m bench.emulators`` (one process, three uvicorn servers on free loopback ports),
-configured with :meth:`sandbox.Sandbox.create`'s keywords. The parent reads their addresses from
-the child's first line of output and their call logs over ``GET /_sandbox/calls``; closing the
-child's standard input stops it.
+A real processor answers from its own machines: served from a thread of the benchmark's own
+process, the emulators would take CPU time from the engine under measurement, and served
+together on one event loop (as ``dsar sandbox up`` serves them), a burst of Shopify queries
+(each one parsed and validated against the Admin schema) would hold up Klaviyo's answers, an
+interference no two real vendors have. So each emulator runs in its own
+``python -m bench.emulators`` process, seeded from the same seed (the same people at every
+processor) and configured with :meth:`sandbox.Sandbox.create`'s keywords. The parent reads each
+child's address from its first line of output and their call logs over
+``GET /_sandbox/calls``; closing a child's standard input stops it.
 
 The listening sockets get ``TCP_NODELAY``: ``sandbox.server`` binds them without naming the
 protocol, so asyncio does not set it on accepted connections, and each answer on a kept-alive
@@ -85,61 +88,81 @@ class Emulators:
         return CallSnapshot(requests=requests, throttled=throttled, statuses=statuses)
 
 
+#: The engine settings each emulator's process describes for its own processor.
+_ENV_PREFIX = {name: f"DSAR_{name.upper()}_" for name in NAMES}
+
+
 @contextmanager
 def serve_emulators(**create: Any) -> Iterator[Emulators]:
-    """Run the emulators in a child process for the ``with`` block.
+    """Run the emulators, one child process each, for the ``with`` block.
 
     ``create`` holds :meth:`sandbox.Sandbox.create` keywords; ``faults`` may be a mapping of
     :class:`sandbox.FaultConfig` fields, applied to all three emulators.
     """
-    child = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "bench.emulators", json.dumps(create)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    children: dict[str, subprocess.Popen[str]] = {}
     try:
-        assert child.stdout is not None  # noqa: S101 - piped above
-        line = child.stdout.readline()
-        if not line:
-            raise RuntimeError("the emulators did not start")
-        described = json.loads(line)
-        yield Emulators(urls={name: described[name]["url"] for name in NAMES}, env=described["env"])
+        for name in NAMES:
+            children[name] = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-m", "bench.emulators", json.dumps(create), name],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        urls: dict[str, str] = {}
+        env: dict[str, str] = {}
+        for name, child in children.items():
+            assert child.stdout is not None  # noqa: S101 - piped above
+            line = child.stdout.readline()
+            if not line:
+                raise RuntimeError(f"the {name} emulator did not start")
+            described = json.loads(line)
+            urls[name] = described[name]["url"]
+            env.update(
+                (key, value)
+                for key, value in described["env"].items()
+                if key.startswith(_ENV_PREFIX[name])
+            )
+        yield Emulators(urls=urls, env=env)
     finally:
-        if child.stdin is not None:
-            child.stdin.close()
-        try:
-            child.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        for child in children.values():
+            if child.stdin is not None:
+                child.stdin.close()
+        for child in children.values():
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
 
 
-def _serve(create: dict[str, Any]) -> None:
+def _serve(create: dict[str, Any], name: str) -> None:
+    """Serve the ``name`` emulator alone, describing it on the first line of output."""
     import socket
 
-    from sandbox import FaultConfig, server
-    from sandbox.server import running_sandbox
+    from sandbox import FaultConfig, Sandbox, server
+    from sandbox.server import RunningSandbox
 
-    bind = server._bind
-
-    def bind_nodelay(port: int) -> socket.socket:
-        """The sandbox's socket, with Nagle's algorithm off for every accepted connection."""
-        sock = bind(port)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
-
+    sock = server._bind(0)
     if os.environ.get("BENCH_NAGLE") != "1":
-        server._bind = bind_nodelay
-
+        # Nagle's algorithm off for every connection the socket accepts.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if isinstance(create.get("faults"), dict):
         create["faults"] = FaultConfig(**create["faults"])
-    with running_sandbox(**create) as running:
-        sys.stdout.write(json.dumps(running.describe()) + "\n")
+    box = Sandbox.create(**create)
+    servers = server._Servers([box.apps()[name]], [sock])
+    servers.start(timeout=10.0)
+    try:
+        url = f"http://{server.HOST}:{sock.getsockname()[1]}"
+        c = box.credentials
+        keys = (c.shopify_token, c.klaviyo_api_key, c.mailchimp_api_key, c.mailchimp_list_id)
+        described = RunningSandbox(box, url, url, url, *keys).describe()
+        sys.stdout.write(json.dumps(described) + "\n")
         sys.stdout.flush()
         sys.stdin.read()  # the parent closes our stdin to stop us
+    finally:
+        servers.stop()
 
 
 if __name__ == "__main__":
-    _serve(json.loads(sys.argv[1]))
+    _serve(json.loads(sys.argv[1]), sys.argv[2])

@@ -40,6 +40,7 @@ from dsar.settings import get_settings
 from dsar.store import claim_step, session_scope
 from engine.context import ACTOR, close_connectors, connector_for, load, subject_of
 from engine.notices import send_to_subject
+from engine.offload import off_loop
 from engine.recipients import findings_of
 
 # ------------------------------------------------------------------------------------------
@@ -186,12 +187,9 @@ async def run_connector_step(step_id: str) -> str:
     Transient errors propagate (the task layer retries them, then :func:`record_failure`);
     permanent ones mark the step failed at once.
     """
-    begun = _begin(step_id)
+    begun = await off_loop(_begin, step_id)
     if begun is None:
-        with session_scope() as session:
-            step = session.get(Step, step_id)
-            assert step is not None  # noqa: S101
-            return step.status.value
+        return await off_loop(_status_of, step_id)
     step, request, interrupted = begun
     try:
         if interrupted and step.action == "erase" and await _already_gone(step, request):
@@ -202,14 +200,22 @@ async def run_connector_step(step_id: str) -> str:
                 count=0,
                 note="already erased by an interrupted earlier attempt",
             )
-            return _finish(step_id, gone, result=_outcome_result(gone)).status.value
+            finished = await off_loop(_finish, step_id, gone, result=_outcome_result(gone))
+            return finished.status.value
         outcome, result = await _call(step, request)
     except TransientError:
         raise
     except (ConnectorError, DsarError) as exc:
-        record_failure(step_id, exc)
+        await off_loop(record_failure, step_id, exc)
         return StepStatus.FAILED.value
-    return _finish(step_id, outcome, result=result).status.value
+    return (await off_loop(_finish, step_id, outcome, result=result)).status.value
+
+
+def _status_of(step_id: str) -> str:
+    with session_scope() as session:
+        step = session.get(Step, step_id)
+        assert step is not None  # noqa: S101
+        return step.status.value
 
 
 async def carry_out_step(step_id: str) -> str:
