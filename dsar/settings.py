@@ -14,7 +14,7 @@ shop's credentials and secrets are its own: ``DSAR_CONTROLLERS__<KEY>__<SETTING>
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -195,6 +195,8 @@ class Settings(BaseSettings):
 
     #: Each shop's own settings by register key: ``DSAR_CONTROLLERS__<KEY>__<SETTING>``.
     controllers: dict[str, ControllerSettings] = Field(default_factory=dict)
+    #: Also read each shop's settings from a Prefect Secret block ``dsar-controller-<key>``.
+    secret_blocks: bool = False
 
     @field_validator("controllers", mode="before")
     @classmethod
@@ -261,6 +263,26 @@ class Settings(BaseSettings):
         resolved._controller = controller
         resolved._variables = variables
         return resolved
+
+    def fill_from_store(self, controller: str, values: Mapping[str, Any], *, source: str) -> None:
+        """Give ``controller`` the settings a secret store holds for it (a Prefect Secret
+        block's JSON object of setting → value), where its environment sets none: a variable
+        always wins. An unknown setting or a value that is not text is refused, naming ``source``.
+        """
+        fields = ControllerSettings.model_fields
+        problems = [
+            f"{name!r} is not a controller setting" for name in values if name not in fields
+        ]
+        problems += [
+            f"{name!r} must be text" for name, value in values.items() if not isinstance(value, str)
+        ]
+        if problems:
+            raise ConfigurationError(f"{source}: " + "; ".join(sorted(problems)))
+        key = _canonical(controller)
+        own = self.controllers.get(key) or ControllerSettings()
+        merged: dict[str, Any] = {name: value for name, value in values.items() if value}
+        merged.update({name: getattr(own, name) for name in fields if own.value(name)})
+        self.controllers[key] = ControllerSettings(**merged)
 
     def unprefixed(self) -> ControllerSettings:
         """The unprefixed settings as one shop's, defaults included (tools and tests)."""

@@ -41,6 +41,7 @@ from dsar.models import utcnow
 from dsar.monitor import DueItem, MonitorPolicy, MonitorReport
 from engine import close_connectors, monitoring
 from flows.process import answer_subject, await_job, process_request
+from flows.secrets import load_secret_blocks
 
 #: The key of the artifact each pass publishes (the latest one is what is due now).
 ARTIFACT_KEY = "deadline-monitor"
@@ -137,6 +138,7 @@ async def deadline_monitor(today: str | None = None) -> dict[str, Any]:
         day = date.fromisoformat(today) if today else now.date()
     except ValueError:
         raise InputError(f"today: {today!r} is not a date (YYYY-MM-DD)") from None
+    await load_secret_blocks()
     policy = MonitorPolicy.from_settings()
     rejected = expire_challenges(now)
     report = scan_deadlines(day, now)

@@ -50,6 +50,7 @@ from engine import (
     summary,
     transmit_portability,
 )
+from flows.secrets import load_secret_blocks
 
 log = get_logger("dsar.flows.process")
 
@@ -159,6 +160,7 @@ async def process_request(request_id: str) -> RequestStatus:
     calls for every request.
     """
     try:
+        await load_secret_blocks()
         return await _carry_out(request_id, publish=True)
     finally:
         await close_connectors()
@@ -189,6 +191,7 @@ async def process_requests(
                 return mark_broken(request_id, exc)
 
     try:
+        await load_secret_blocks()
         outcomes = await asyncio.gather(*(one(request_id) for request_id in request_ids))
     finally:
         await close_connectors()

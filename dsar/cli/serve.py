@@ -26,10 +26,16 @@ def serve(
 
     settings = get_settings()
     with domain_errors():
+        prepare_prefect_env(settings.home)
+        if settings.secret_blocks:
+            import asyncio
+
+            from flows.secrets import load_secret_blocks
+
+            asyncio.run(load_secret_blocks())
         # every shop's own secrets and credentials, and none shared between shops
         settings.check_controllers(served_controllers())
         zone = timezone or _default_zone()
-        prepare_prefect_env(settings.home)
         from deployments.serve import serve as run_server
 
         out.print(f"Intake service on http://{host}:{port} (docs at /docs); deployments served.")

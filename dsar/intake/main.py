@@ -43,9 +43,16 @@ def choose_dispatcher(environ: dict[str, str] | None = None) -> Dispatcher:
 
 def create() -> FastAPI:
     """The intake application for this process's environment, logging through the redacting
-    chain (no identities in log lines)."""
+    chain (no identities in log lines); with ``DSAR_SECRET_BLOCKS`` the shops' secrets are read
+    from their Prefect Secret blocks first."""
     settings = get_settings()
     configure_logging(level=settings.log_level, fmt=settings.log_format)
+    if settings.secret_blocks:
+        import asyncio
+
+        from flows.secrets import load_secret_blocks
+
+        asyncio.run(load_secret_blocks())
     return create_app(
         settings=settings,
         dispatcher=choose_dispatcher(),

@@ -318,3 +318,48 @@ class TestConnectors:
         assert [(r.url.host, r.headers["X-Shopify-Access-Token"]) for r in recorded] == [
             ("only.shop.test", "shpat_only")
         ]
+
+
+class TestSecretStore:
+    """A shop's settings from a secret store (a Prefect Secret block's JSON object)."""
+
+    def test_the_store_fills_what_the_environment_leaves_unset(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        settings = settings_from(
+            monkeypatch, DSAR_CONTROLLERS__LUMA_FLUX__SHOPIFY_URL="https://luma.example"
+        )
+        settings.fill_from_store(
+            "luma-flux",
+            {"shopify_token": "shpat_from_block", "webhook_secret": "luma-secret"},
+            source="block",
+        )
+        luma = settings.for_controller("luma-flux", BOTH)
+        assert luma.require("shopify_token") == "shpat_from_block"
+        assert luma.require("webhook_secret") == "luma-secret"
+        assert luma.require("shopify_url") == "https://luma.example"
+        assert settings.for_controller("lunexxa", BOTH).value("webhook_secret") is None
+
+    def test_a_variable_wins_over_the_store(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        settings = settings_from(
+            monkeypatch, DSAR_CONTROLLERS__LUMA_FLUX__SHOPIFY_TOKEN="shpat_from_env"
+        )
+        settings.fill_from_store("luma_flux", {"shopify_token": "shpat_from_block"}, source="b")
+        luma = settings.for_controller("luma-flux", BOTH)
+        assert luma.require("shopify_token") == "shpat_from_env"
+
+    def test_an_unknown_setting_or_a_value_that_is_not_text_is_refused_by_name(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        settings = settings_from(monkeypatch)
+        with pytest.raises(ConfigurationError) as refused:
+            settings.fill_from_store(
+                "luma-flux",
+                {"shopify_tokn": "x", "klaviyo_api_key": 12},
+                source="Prefect Secret block 'dsar-controller-luma-flux'",
+            )
+        message = str(refused.value)
+        assert "dsar-controller-luma-flux" in message
+        assert "'shopify_tokn' is not a controller setting" in message
+        assert "'klaviyo_api_key' must be text" in message
+        assert settings.controllers == {}
