@@ -23,6 +23,7 @@ could not be read.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -152,3 +153,27 @@ def judge(
 def needs_orders(recipients: Iterable[Judged]) -> bool:
     """Whether any recipient's rule reads the person's orders."""
     return any(isinstance(r.evidence, tuple) or r.evidence in ORDER_RULES for r in recipients)
+
+
+#: The reasons this module writes, as a German answer says them (the stored reasons stay in
+#: English for staff and the audit trail; a letter says them in the person's language).
+_GERMAN = {
+    "holds the data of every customer of the shop": "verarbeitet die Daten aller Kunden des Shops",
+    "its records hold the person": "ihre Datensätze enthalten die Person",
+    "address entered at checkout": "Adresse an der Kasse eingegeben",
+    "paid with": "bezahlt mit",
+    "shipped by": "versandt durch",
+    "decided by staff": "von unseren Mitarbeitern festgestellt",
+}
+_ORDER = re.compile(r"^order (?P<name>\S+)")
+
+
+def in_language(reason: str, language: str) -> str:
+    """A recorded reason ("order #1003, paid with PayPal") as an answer in ``language`` says
+    it ("Bestellung #1003, bezahlt mit PayPal"); unknown wording stays as recorded."""
+    if language != "de":
+        return reason
+    said = _ORDER.sub(lambda m: f"Bestellung {m.group('name')}", reason)
+    for english, german in _GERMAN.items():
+        said = said.replace(english, german)
+    return said

@@ -16,7 +16,7 @@ from typing import Any
 from dsar import lifecycle
 from dsar.audit import append_event
 from dsar.enums import RequestKind, RequestStatus, StepStatus
-from dsar.evidence import Finding
+from dsar.evidence import Finding, in_language
 from dsar.models import Request, utcnow
 from dsar.plan import MANUAL, steps_of
 from dsar.register import Register
@@ -142,7 +142,13 @@ def _package(
         out_dir=settings.exports_dir,
         now=utcnow(),
         notified=notified,
-        received={k: f.reasons for k, f in findings.items() if f.received} if findings else None,
+        received={
+            k: tuple(in_language(r, request.language) for r in f.reasons)
+            for k, f in findings.items()
+            if f.received
+        }
+        if findings
+        else None,
     )
     with session_scope() as session:
         export, token = issue_download(session, request_id=request.id, package=package)
@@ -191,7 +197,11 @@ def _answer_facts(
         received = [r for r in register.recipients if (f := findings.get(r.key)) and f.received]
         return {
             "recipients": [
-                {"name": r.name, "country": r.country, "evidence": list(findings[r.key].reasons)}
+                {
+                    "name": r.name,
+                    "country": r.country,
+                    "evidence": [in_language(e, request.language) for e in findings[r.key].reasons],
+                }
                 for r in received
             ],
             "other_recipients": [

@@ -9,7 +9,7 @@ import pytest
 
 from dsar.enums import RequestKind, Verdict
 from dsar.errors import RegisterError
-from dsar.evidence import Finding, Trace, judge
+from dsar.evidence import Finding, Trace, in_language, judge
 from dsar.plan import build_plan
 from dsar.register import load_register, register_for
 
@@ -137,3 +137,42 @@ class TestRegisterRule:
 
     def test_payment_gateways_are_read_as_names(self) -> None:
         assert LUNEXXA.recipient("amazon_pay").evidence == ("amazon_pay", "amazon_payments")
+
+
+class TestReasonsInTheAnswersLanguage:
+    """A German answer says the recorded reasons in German; the records stay as they are."""
+
+    @pytest.mark.parametrize(
+        ("recorded", "german"),
+        [
+            ("order #1003, paid with PayPal", "Bestellung #1003, bezahlt mit PayPal"),
+            ("order #1001, shipped by DHL Express", "Bestellung #1001, versandt durch DHL Express"),
+            (
+                "order #1002, address entered at checkout",
+                "Bestellung #1002, Adresse an der Kasse eingegeben",
+            ),
+            (
+                "holds the data of every customer of the shop",
+                "verarbeitet die Daten aller Kunden des Shops",
+            ),
+            ("its records hold the person", "ihre Datensätze enthalten die Person"),
+            (
+                "decided by staff: card receipt",
+                "von unseren Mitarbeitern festgestellt: card receipt",
+            ),
+        ],
+    )
+    def test_each_recorded_reason_reads_in_german(self, recorded: str, german: str) -> None:
+        assert in_language(recorded, "de") == german
+        assert in_language(recorded, "en") == recorded
+
+    def test_every_reason_a_german_answer_names_is_in_german(self) -> None:
+        """The reasons of every recipient that received the data, as the answer names them."""
+        findings = judge(
+            LUNEXXA.recipients, found={"klaviyo": True, "mailchimp": True}, traces=PAYPAL_AND_DHL
+        )
+        said = [in_language(r, "de") for f in findings.values() if f.received for r in f.reasons]
+        assert len(said) >= 5
+        for reason in said:
+            for english in ("order ", "paid with", "shipped by", "entered at", "holds", "records"):
+                assert english not in reason, reason
