@@ -27,6 +27,7 @@ from starlette.requests import Request as HttpRequest
 from dsar.enums import Channel
 from dsar.intake import web as intake_web
 from dsar.intake.forms import contact_form_openapi, parse_fields
+from dsar.intake.gpc import gpc_signalled, record_gpc_opt_out
 from dsar.intake.guard import (
     FORM,
     JSON,
@@ -131,6 +132,20 @@ def named_controller(body: bytes, kind: str) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
+def _gpc_opt_out(state: IntakeState, body: bytes, kind: str, key: str) -> None:
+    """Store (and start) the opt-out a contact-form post's ``Sec-GPC: 1`` asks for."""
+    fields = parse_fields(body, kind)
+    opted = once(
+        state.engine,
+        lambda session: record_gpc_opt_out(
+            session, fields=fields, key=key, digest=body_digest(body),
+            channel=Channel.CONTACT_FORM, actor=ACTOR_CONTACT_FORM,
+        ),
+    )  # fmt: skip
+    if opted is not None and opted.start:
+        state.start(opted.request_id)
+
+
 def _install_webhooks(app: FastAPI) -> None:
     @app.post(
         "/webhooks/contact-form",
@@ -179,6 +194,8 @@ def _install_webhooks(app: FastAPI) -> None:
         receipt = await run_in_threadpool(work)
         if receipt.start:
             await run_in_threadpool(state.start, receipt.request_id)
+        if gpc_signalled(request.headers):  # forwarded from the visitor's browser (§ 7025)
+            await run_in_threadpool(_gpc_opt_out, state, body, kind, key)
         return JSONResponse(receipt.body, status_code=202)
 
     @app.post(
