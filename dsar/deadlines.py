@@ -31,10 +31,12 @@ from dsar.errors import DeadlineError
 from dsar.uslaw import OPT_OUT_BUSINESS_DAYS, US_ONLY_KINDS, US_REGIMES
 
 __all__ = [
+    "AppealDeadlines",
     "ClockStop",
     "Deadlines",
     "add_months",
     "add_working_days",
+    "appeal_deadlines",
     "compute_deadlines",
     "default_timezone",
     "is_working_day",
@@ -279,3 +281,28 @@ def compute_deadlines(
         acknowledge_by=None,
         unrolled_due_date=due,
     )
+
+
+@dataclass(frozen=True)
+class AppealDeadlines:
+    """When a business must decide a consumer's appeal of a denied request."""
+
+    received_on: date
+    due_date: date
+    extended_due_date: date | None
+
+
+def appeal_deadlines(
+    *, appeal_days: int, extension_days: int, received_at: datetime, tz: str
+) -> AppealDeadlines:
+    """The decision date of an appeal received at ``received_at`` (in the business's zone).
+
+    Va. Code § 59.1-577(C) and Conn. Gen. Stat. § 42-518(d): within 60 days of receipt;
+    C.R.S. § 6-1-1306(3): within 45 days, extendable by 60 further days. As for the requests
+    themselves, the statutes count calendar days, the day of receipt not counted, and a last
+    day on a weekend is not moved.
+    """
+    received_on = receipt_date(received_at, tz)
+    due = received_on + timedelta(days=appeal_days)
+    extended = due + timedelta(days=extension_days) if extension_days else None
+    return AppealDeadlines(received_on=received_on, due_date=due, extended_due_date=extended)

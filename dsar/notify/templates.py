@@ -16,11 +16,14 @@ from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import jinja2
 import yaml
 
 from dsar.errors import DsarError
+from dsar.settings import get_settings
+from dsar.uslaw import law_of
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "mail"
 DEFAULT_LANGUAGE = "en"
@@ -29,6 +32,9 @@ DEFAULT_LANGUAGE = "en"
 TEMPLATES: tuple[str, ...] = (
     "acknowledgement",
     "answer_access",
+    "answer_limit-sensitive",
+    "answer_opt-out",
+    "appeal_decision",
     "answer_no_data",
     "answer_erasure",
     "answer_objection",
@@ -38,6 +44,7 @@ TEMPLATES: tuple[str, ...] = (
     "art19",
     "extension",
     "lift_restriction",
+    "refusal_us",
     "rejection",
     "verification",
 )
@@ -61,6 +68,20 @@ VARIABLES: dict[str, tuple[str, ...]] = {
     "answer_erasure": (*_ANSWER, "erased", "kept"),
     "answer_no_data": (*_SUBJECT, "kind"),  # recipient, categories (+ ground, until)
     "answer_objection": (*_ANSWER, "stopped"),  # recipient names
+    # US: the recipients at which selling, sharing and targeted advertising stopped
+    "answer_opt-out": (*_SUBJECT, "stopped"),
+    "answer_limit-sensitive": (*_SUBJECT, "stopped"),
+    # US: an appeal's outcome; decision "granted" (new_reference: the request carried out
+    # now) or "denied" (new_reference empty)
+    "appeal_decision": (
+        *_SUBJECT,
+        "kind",
+        "decision",
+        "reasons",
+        "appeal_received_on",
+        "new_reference",
+    ),
+    "refusal_us": (*_SUBJECT, "kind", "received_on", "reasons"),
     "answer_portability": (
         *_ANSWER,
         "download_url",
@@ -151,7 +172,20 @@ def _environment() -> jinja2.Environment:
     env.filters["date"] = _format_date
     env.filters["datetime"] = _format_datetime
     env.filters["label"] = _label
+    env.globals["us_law"] = _us_law
+    env.globals["appeal_url"] = _appeal_url
     return env
+
+
+def _us_law(regime: object = None) -> Any:
+    """``{% set law = us_law(regime) %}``: the state law a US letter cites, or ``None``."""
+    return law_of(str(regime)) if regime else None
+
+
+def _appeal_url(reference: str) -> str:
+    """The request page's appeal form for ``reference``."""
+    base = get_settings().public_url.rstrip("/")
+    return f"{base}/privacy-request/appeal?{urlencode({'reference': reference})}"
 
 
 def _candidates(template: str, language: str) -> list[str]:
