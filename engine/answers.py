@@ -143,6 +143,7 @@ def _package(
         now=utcnow(),
         notified=notified,
         received={k: f.reasons for k, f in findings.items() if f.received} if findings else None,
+        regime=request.regime.value,
     )
     with session_scope() as session:
         export, token = issue_download(session, request_id=request.id, package=package)

@@ -23,7 +23,7 @@ import yaml
 
 from dsar.errors import DsarError
 from dsar.settings import get_settings
-from dsar.uslaw import law_of
+from dsar.uslaw import is_us, law_of
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "mail"
 DEFAULT_LANGUAGE = "en"
@@ -188,8 +188,12 @@ def _appeal_url(reference: str) -> str:
     return f"{base}/privacy-request/appeal?{urlencode({'reference': reference})}"
 
 
-def _candidates(template: str, language: str) -> list[str]:
+def _candidates(template: str, language: str, regime: object = None) -> list[str]:
     names: list[str] = []
+    if regime is not None and is_us(str(regime)):
+        # US consumers get the US wording (``<template>_us``) where it exists, in English when
+        # it has no translation: better than GDPR terms in their language.
+        names += _candidates(f"{template}_us", language)
     if _LANGUAGE.fullmatch(language or ""):
         lang = language.lower().replace("_", "-")
         names += [f"{template}.{lang}.txt.j2", f"{template}.{lang.split('-')[0]}.txt.j2"]
@@ -204,14 +208,15 @@ def render(template: str, language: str, **context: Any) -> tuple[str, str]:
     :class:`NotificationError` rather than sending a letter with a hole in it (Art. 12(1):
     the information must be complete and intelligible). ``controller`` may be the register's
     :class:`~dsar.register.model.Controller` or an equivalent mapping. The one optional variable is
-    ``regime``: ``rejection`` and ``extension`` cite US state law instead of the GDPR for
-    ``ccpa``/``vcdpa``/``cpa``.
+    ``regime``: under a US regime (a state law, or a US business's own policy) the template's
+    US wording ``<template>_us`` is used where it exists, citing state statutes, never the GDPR.
     """
     if template not in TEMPLATES:
         raise NotificationError(f"no mail template named {template!r}")
     try:
-        chosen = _environment().select_template(_candidates(template, language))
-        lang = (chosen.name or "").split(".")[1]
+        names = _candidates(template, language, context.get("regime"))
+        chosen = _environment().select_template(names)
+        lang = (chosen.name or "").split(".")[-3]
         text = chosen.render(**context, lang=lang)
     except jinja2.TemplateNotFound as exc:
         raise NotificationError(f"mail template {template!r} is not installed") from exc
