@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request as HttpRequest
 
 from dsar.enums import Channel
+from dsar.intake import appeal_page
 from dsar.intake import web as intake_web
 from dsar.intake.forms import contact_form_openapi, parse_fields
 from dsar.intake.gpc import gpc_signalled, record_gpc_opt_out
@@ -88,6 +89,7 @@ def create_app(
     _install_error_handlers(app)
     _install_webhooks(app)
     intake_web.install(app)
+    appeal_page.install(app)
     return app
 
 
