@@ -159,3 +159,21 @@ class TestOptOutPlan:
         """A GDPR shop still serves every residence under the GDPR."""
         lunexxa = load_register(LUNEXXA)
         assert lunexxa.regime_for(country="US", subdivision="TX") is Regime.GDPR
+
+
+class TestDeadlineCommand:
+    def test_opt_out_due_date_from_the_deadline_command(self) -> None:
+        """`dsar deadline --kind opt-out`: 15 business days, Thanksgiving not counted."""
+        code, out, err = run(
+            "deadline", "--regime", "ccpa", "--country", "US", "--tz", "America/Los_Angeles",
+            "--received", "2026-11-20T10:00:00-08:00", "--kind", "opt-out",
+        )  # fmt: skip
+        assert (code, out.strip()) == (0, "2026-12-14"), err
+
+    def test_unknown_kind_exits_2(self) -> None:
+        code, _out, err = run(
+            "deadline", "--regime", "ccpa", "--country", "US",
+            "--received", "2026-11-20T10:00:00-08:00", "--kind", "nonsense",
+        )  # fmt: skip
+        assert code == 2
+        assert "unknown kind" in err
