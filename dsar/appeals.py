@@ -197,6 +197,15 @@ def get_appeal(session: Session, appeal_id: str) -> Appeal:
     raise NotFoundError(f"no appeal with id {appeal_id!r}")
 
 
+def list_appeals(session: Session, *, open_only: bool = False, limit: int = 200) -> list[Appeal]:
+    """Appeals by the date they must be decided, soonest first."""
+    query = select(Appeal)
+    if open_only:
+        query = query.where(Appeal.status == AppealStatus.OPEN)
+    query = query.order_by(col(Appeal.effective_due_date), col(Appeal.received_at)).limit(limit)
+    return list(session.exec(query))
+
+
 def appeal_payload(appeal: Appeal) -> dict[str, Any]:
     """What ``--json`` prints: the appeal without the consumer's identity."""
 

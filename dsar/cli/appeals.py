@@ -60,6 +60,40 @@ def request_appeal(
     )
 
 
+@request_app.command("appeals")
+def request_appeals(
+    open_only: Annotated[
+        bool, typer.Option("--open", help="Only appeals not yet decided.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List appeals, soonest due first; an open appeal past its date is marked overdue."""
+    from datetime import UTC, datetime
+
+    from rich.table import Table
+
+    from dsar.appeals import appeal_payload, list_appeals
+
+    today = datetime.now(UTC).date().isoformat()
+    with domain_errors(), db_session() as session:
+        payload = [appeal_payload(a) for a in list_appeals(session, open_only=open_only)]
+    for item in payload:
+        item["overdue"] = item["status"] == "open" and item["effective_due_date"] < today
+    if as_json:
+        print_json(payload)
+        return
+    table = Table(title=f"{len(payload)} appeal(s)")
+    for column in ("id", "request", "regime", "status", "received", "due"):
+        table.add_column(column)
+    for item in payload:
+        due = item["effective_due_date"] + (" [red](overdue)[/]" if item["overdue"] else "")
+        table.add_row(
+            item["id"][:12], item["request_id"][:12], item["regime"], item["status"],
+            item["received_on"], due,
+        )  # fmt: skip
+    out.print(table)
+
+
 @request_app.command("appeal-decide")
 def request_appeal_decide(
     appeal_id: Annotated[str, typer.Argument(help="The appeal's id (or a unique prefix of 6+).")],

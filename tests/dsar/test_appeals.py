@@ -265,3 +265,23 @@ class TestDecision:
                 new_reference="def456", regime="vcdpa",
             )  # fmt: skip
             assert_us_words(subject + body)
+
+
+class TestAppealList:
+    def test_open_appeals_are_listed_soonest_due_first_and_overdue_marked(self) -> None:
+        """Colorado's 45 days come before Virginia's 60; a past date is overdue."""
+        virginia, colorado = submit("US-VA"), submit("US-CO", kind="erasure")
+        deny(virginia)
+        deny(colorado)
+        for request_id in (virginia, colorado):
+            code, _out, err = run(
+                "request", "appeal", request_id, "--reason", "look again",
+                "--received", "2026-03-16T09:00:00-07:00",
+            )  # fmt: skip
+            assert code == 0, err
+        code, out, err = run("request", "appeals", "--open", "--json")
+        assert code == 0, err
+        listed = json.loads(out)
+        assert [a["request_id"] for a in listed] == [colorado, virginia]
+        assert [a["due_date"] for a in listed] == ["2026-04-30", "2026-05-15"]
+        assert all(a["overdue"] for a in listed)
