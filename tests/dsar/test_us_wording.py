@@ -17,7 +17,7 @@ LUMA = load_register(LUMA_FLUX)
 US_REGIMES = ("ccpa", "vcdpa", "cpa", "policy")
 #: Words no letter or report to a US consumer may contain.
 FORBIDDEN = ("GDPR", "Art. ", "Member State", "supervisory authority", "PLACEHOLDER")
-#: Messages to recipients (service providers), not to the consumer.
+#: Messages to recipients (service providers), not to the consumer: tested on their own below.
 NOT_TO_THE_CONSUMER = frozenset({"art19"})
 
 
@@ -66,6 +66,18 @@ class TestLetters:
         _subject, body = render("answer_erasure", "en", **us_context("policy"))
         assert "No state privacy law applies to your request" in body
         assert "Code" not in body
+
+    @pytest.mark.parametrize("action", ["rectify", "erase", "restrict", "stop_marketing"])
+    @pytest.mark.parametrize("kind", ["erasure", "opt-out", "limit-sensitive"])
+    def test_notice_to_a_service_provider_under_us_law_is_free_of_gdpr_terms(
+        self, action: str, kind: str
+    ) -> None:
+        """The partners an opt-out is passed to read US terms too (11 CCR § 7026(f)(2))."""
+        subject, body = render(
+            "art19", "en", **{**us_context("ccpa"), "action": action, "kind": kind}
+        )
+        assert forbidden_in(subject + body) == []
+        assert "Cal. Civ. Code" in body
 
     def test_opt_out_answer_names_the_services_told_to_stop(self) -> None:
         _subject, body = render(
