@@ -33,4 +33,7 @@ def test_shipped_luma_flux_register_passes_the_check() -> None:
     """The shipped register says plainly where the policy is silent, and passes."""
     result = runner.invoke(app, ["register", "check", str(LUMA_FLUX), "--json"])
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout)["ok"] is True
+    payload = json.loads(result.stdout)
+    assert payload["ok"] is True
+    assert payload["applicability"]["laws"] == ["ccpa", "vcdpa", "cpa"]
+    assert "Luma-Flux" in payload["applicability"]["asserted_by"]
