@@ -174,6 +174,6 @@ def check_kind_allowed(kind: RequestKind, regime: Regime) -> None:
     """Refuse a US-only request kind under a regime that knows no such right."""
     if kind in US_ONLY_KINDS and regime not in US_REGIMES:
         raise InputError(
-            f"a {kind.value} request is a right under US state privacy law; this request falls "
-            f"under {regime.value} — record an objection (Art. 21 GDPR) instead"
+            f"{kind.value!r} is a right under US state privacy law; this request falls under "
+            f"{regime.value} — record an objection (Art. 21 GDPR) instead"
         )
