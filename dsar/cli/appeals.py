@@ -128,6 +128,53 @@ def request_appeal_decide(
     out.print(f"Appeal {payload['id']}: {payload['status']}; the consumer has been told")
 
 
+@request_app.command("appeal-extend")
+def request_appeal_extend(
+    appeal_id: Annotated[str, typer.Argument(help="An open appeal under a law allowing it.")],
+    reason: Annotated[str, typer.Option(help="Why more time is needed (told to the consumer).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Extend an appeal's period where the state allows it (Colorado: 60 more days)."""
+    from dsar.appeals import appeal_payload, extend_appeal, get_appeal
+    from dsar.notify import mailer_from_settings, render, send_notice
+    from dsar.register import register_for
+    from dsar.service import get_request
+
+    with domain_errors(), db_session() as session:
+        appeal = extend_appeal(
+            session, appeal=get_appeal(session, appeal_id), reason=reason, actor="staff:cli"
+        )
+        session.commit()
+        request = get_request(session, appeal.request_id)
+        subject, body = render(
+            "appeal_extension",
+            request.language,
+            controller=register_for(request.controller).controller,
+            reference=request.id,
+            kind=request.kind.value,
+            appeal_received_on=appeal.received_on,
+            new_due_date=appeal.effective_due_date,
+            reasons=reason.strip(),
+            regime=appeal.regime,
+        )
+        send_notice(
+            session,
+            request_id=request.id,
+            recipient="subject",
+            purpose="appeal_extension",
+            to=request.email,
+            subject=subject,
+            body=body,
+            mailer=mailer_from_settings(),
+            commit=True,
+        )
+        payload = appeal_payload(appeal)
+    if as_json:
+        print_json(payload)
+        return
+    out.print(f"Extended appeal {payload['id']}: now due {payload['effective_due_date']}")
+
+
 def _send_decision(
     session: Session, *, appeal: Appeal, request: Request, register: Register, again: Request | None
 ) -> None:

@@ -35,6 +35,7 @@ TEMPLATES: tuple[str, ...] = (
     "answer_limit-sensitive",
     "answer_opt-out",
     "appeal_decision",
+    "appeal_extension",
     "answer_no_data",
     "answer_erasure",
     "answer_objection",
@@ -81,6 +82,7 @@ VARIABLES: dict[str, tuple[str, ...]] = {
         "appeal_received_on",
         "new_reference",
     ),
+    "appeal_extension": (*_SUBJECT, "kind", "appeal_received_on", "new_due_date", "reasons"),
     "refusal_us": (*_SUBJECT, "kind", "received_on", "reasons"),
     "answer_portability": (
         *_ANSWER,

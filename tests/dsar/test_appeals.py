@@ -285,3 +285,38 @@ class TestAppealList:
         assert [a["request_id"] for a in listed] == [colorado, virginia]
         assert [a["due_date"] for a in listed] == ["2026-04-30", "2026-05-15"]
         assert all(a["overdue"] for a in listed)
+
+
+class TestAppealExtension:
+    def test_colorado_appeal_extended_by_60_days_and_the_consumer_told(self) -> None:
+        """C.R.S. § 6-1-1306(3): 45 days + 60, with the reasons told to the consumer."""
+        request_id = submit("US-CO")
+        deny(request_id)
+        _code, out, _err = run(
+            "request", "appeal", request_id, "--reason", "look again",
+            "--received", "2026-03-16T09:00:00-06:00", "--json",
+        )  # fmt: skip
+        appeal_id = json.loads(out)["id"]
+        code, out, err = run(
+            "request", "appeal-extend", appeal_id, "--reason", "We are checking old orders.",
+            "--json",
+        )  # fmt: skip
+        assert code == 0, err
+        payload = json.loads(out)
+        assert (payload["due_date"], payload["effective_due_date"]) == ("2026-04-30", "2026-06-29")
+        [letter] = outbox()
+        text = letter.get_content()
+        assert "29 June 2026" in text
+        assert "We are checking old orders." in text
+        assert_us_words(text)
+
+    def test_virginia_appeal_cannot_be_extended(self) -> None:
+        request_id = submit("US-VA")
+        deny(request_id)
+        _code, out, _err = run("request", "appeal", request_id, "--reason", "x", "--json")
+        code, _out, err = run(
+            "request", "appeal-extend", json.loads(out)["id"], "--reason", "more time"
+        )
+        assert code == 2
+        assert "allows no extension" in err
+        assert outbox() == []
