@@ -26,14 +26,17 @@ from dsar.calendars import (
     is_working_day,
     next_working_day,
 )
-from dsar.enums import Regime
+from dsar.enums import Regime, RequestKind
 from dsar.errors import DeadlineError
+from dsar.uslaw import OPT_OUT_BUSINESS_DAYS, US_ONLY_KINDS, US_REGIMES
 
 __all__ = [
+    "AppealDeadlines",
     "ClockStop",
     "Deadlines",
     "add_months",
     "add_working_days",
+    "appeal_deadlines",
     "compute_deadlines",
     "default_timezone",
     "is_working_day",
@@ -46,7 +49,9 @@ __all__ = [
 # Months counted by Reg. 1182/71 for the EU GDPR and the UK GDPR (Art. 12(3)).
 _MONTH_REGIMES = frozenset({Regime.GDPR, Regime.UK_GDPR})
 # CCPA (11 CCR §7021(b)), VCDPA (§59.1-577(B)) and CPA (§6-1-1306(4)): 45 days, one extension of 45.
-_US_STATE_REGIMES = frozenset({Regime.CCPA, Regime.VCDPA, Regime.CPA})
+# Connecticut (§ 42-518(c)) and Texas (§ 541.052) count the same; a business's own policy for
+# consumers no state law protects follows the CCPA's periods (see its register).
+_US_STATE_REGIMES = US_REGIMES
 _US_RESPONSE_DAYS = 45
 _US_EXTENDED_DAYS = 90
 _US_ACKNOWLEDGE_BUSINESS_DAYS = 10
@@ -185,12 +190,14 @@ def compute_deadlines(
     subdivision: str | None = None,
     tz: str | None = None,
     clock_stops: Sequence[ClockStop] = (),
+    kind: RequestKind | str | None = None,
 ) -> Deadlines:
     """Every deadline of one request, counted from the moment it reached the controller.
 
     ``country``/``subdivision`` name the controller's place: its public holidays move a
     deadline and its zone fixes the receipt day unless ``tz`` is given. ``clock_stops`` only
-    affect GDPR and UK GDPR; see the comments below for the other regimes.
+    affect GDPR and UK GDPR; see the comments below for the other regimes. ``kind`` matters
+    only for US opt-outs and limits, which have a shorter period of their own.
     """
     parsed = parse_regime(regime)
     code, subdiv = _resolve_place(country, subdivision)
@@ -216,6 +223,25 @@ def compute_deadlines(
             extension_notice_by=due,
             acknowledge_by=None,
             unrolled_due_date=unrolled,
+        )
+
+    if parsed in _US_STATE_REGIMES and kind is not None and RequestKind(kind) in US_ONLY_KINDS:
+        # 11 CCR § 7026(f), § 7027(g): an opt-out of sale/sharing or a limit on sensitive
+        # personal information is honoured as soon as feasibly possible, and no later than 15
+        # business days from receipt (§ 7001: Monday to Friday without the holidays of the
+        # controller's place — the federal ones for a business that names no state). No
+        # extension and no receipt confirmation: the request is carried out, not answered.
+        # The same period is applied under the other states' laws, whose 45 days it meets.
+        due = add_working_days(received_on, OPT_OUT_BUSINESS_DAYS, country=code, subdivision=subdiv)
+        return Deadlines(
+            regime=parsed,
+            received_on=received_on,
+            timezone=zone_name,
+            due_date=due,
+            extended_due_date=None,
+            extension_notice_by=None,
+            acknowledge_by=None,
+            unrolled_due_date=due,
         )
 
     if parsed in _US_STATE_REGIMES:
@@ -255,3 +281,28 @@ def compute_deadlines(
         acknowledge_by=None,
         unrolled_due_date=due,
     )
+
+
+@dataclass(frozen=True)
+class AppealDeadlines:
+    """When a business must decide a consumer's appeal of a denied request."""
+
+    received_on: date
+    due_date: date
+    extended_due_date: date | None
+
+
+def appeal_deadlines(
+    *, appeal_days: int, extension_days: int, received_at: datetime, tz: str
+) -> AppealDeadlines:
+    """The decision date of an appeal received at ``received_at`` (in the business's zone).
+
+    Va. Code § 59.1-577(C) and Conn. Gen. Stat. § 42-518(d): within 60 days of receipt;
+    C.R.S. § 6-1-1306(3): within 45 days, extendable by 60 further days. As for the requests
+    themselves, the statutes count calendar days, the day of receipt not counted, and a last
+    day on a weekend is not moved.
+    """
+    received_on = receipt_date(received_at, tz)
+    due = received_on + timedelta(days=appeal_days)
+    extended = due + timedelta(days=extension_days) if extension_days else None
+    return AppealDeadlines(received_on=received_on, due_date=due, extended_due_date=extended)

@@ -14,6 +14,9 @@ class Regime(StrEnum):
     VCDPA = "vcdpa"
     CPA = "cpa"
     LGPD = "lgpd"
+    CTDPA = "ctdpa"  # Connecticut Data Privacy Act
+    TDPSA = "tdpsa"  # Texas Data Privacy and Security Act
+    POLICY = "policy"  # no privacy law applies: the business's own stated policy governs
 
 
 class RequestKind(StrEnum):
@@ -25,6 +28,8 @@ class RequestKind(StrEnum):
     RESTRICTION = "restriction"  # Art. 18
     PORTABILITY = "portability"  # Art. 20
     OBJECTION = "objection"  # Art. 21, incl. Art. 7(3) withdrawal of marketing consent
+    OPT_OUT = "opt-out"  # US: sale/sharing and targeted advertising (Cal. Civ. Code § 1798.120)
+    LIMIT_SENSITIVE = "limit-sensitive"  # US: sensitive personal information (§ 1798.121)
 
 
 class RequestStatus(StrEnum):

@@ -18,6 +18,11 @@ Rules by kind:
   ground and the retention end recorded; they are restricted before the erasure runs.
 * objection (Art. 21(3)) / consent withdrawal (Art. 7(3)): marketing stops at every marketing
   recipient at once; no one-month wait.
+* US opt-out of sale/sharing and targeted advertising (Cal. Civ. Code § 1798.120): the same at
+  every marketing recipient — the newsletter service, the store's marketing consent, and the
+  advertising partners the data was shared with (11 CCR § 7026(f)(2)).
+* US limit on sensitive personal information (§ 1798.121): restricted at every recipient of a
+  sensitive (``special``) category, for those categories only.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ ACTION_FOR_KIND: dict[RequestKind, str] = {
     RequestKind.ERASURE: "erase",
     RequestKind.RESTRICTION: "restrict",
     RequestKind.OBJECTION: "restrict",
+    RequestKind.OPT_OUT: "restrict",
+    RequestKind.LIMIT_SENSITIVE: "restrict",
 }
 
 
@@ -85,6 +92,13 @@ def manual_instructions(
         RequestKind.ERASURE: "erase the subject's data, except what the law obliges you to keep",
         RequestKind.RESTRICTION: "restrict the processing of the subject's data to storage",
         RequestKind.OBJECTION: "stop using the subject's data for direct marketing",
+        RequestKind.OPT_OUT: (
+            "stop selling or sharing the consumer's personal information and stop using it for "
+            "targeted advertising"
+        ),
+        RequestKind.LIMIT_SENSITIVE: (
+            "use the consumer's sensitive personal information only as 11 CCR § 7027(m) allows"
+        ),
     }.get(kind, "handle the request")
     base = (
         f"{recipient.name} has no API connected. The Art. 19 notice has been sent to its "
@@ -130,10 +144,15 @@ def build_plan(
     steps: list[PlannedStep] = []
     action = ACTION_FOR_KIND[kind]
     provided = {c.key for c in register.categories if c.provided_by_subject}
+    sensitive = {c.key for c in register.categories if c.special}
     for recipient in register.recipients:
         categories = tuple(recipient.categories)
-        if kind is RequestKind.OBJECTION and not recipient.marketing:
+        if kind in (RequestKind.OBJECTION, RequestKind.OPT_OUT) and not recipient.marketing:
             continue
+        if kind is RequestKind.LIMIT_SENSITIVE:
+            categories = tuple(c for c in categories if c in sensitive)
+            if not categories:
+                continue
         if kind in (RequestKind.ACCESS, RequestKind.PORTABILITY):
             if recipient.connector == MANUAL:
                 continue  # named in the answer (Art. 15(1)(c)); no data flows through an API

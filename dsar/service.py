@@ -19,6 +19,7 @@ from dsar.enums import RequestKind, RequestStatus
 from dsar.errors import InputError, NotFoundError
 from dsar.models import Request, RequestCreate, utcnow
 from dsar.register import Register
+from dsar.uslaw import NO_VERIFICATION_GROUND, NO_VERIFICATION_KINDS, check_kind_allowed
 
 
 def default_idempotency_key(create: RequestCreate, received_at: datetime) -> str:
@@ -56,6 +57,7 @@ def submit_request(
     regime = register.regime_for(
         country=create.residence_country, subdivision=create.residence_subdivision
     )
+    check_kind_allowed(create.kind, regime)
     ctl = register.controller
     deadlines = compute_deadlines(
         regime=regime,
@@ -63,6 +65,7 @@ def submit_request(
         country=ctl.country,
         subdivision=ctl.subdivision,
         tz=ctl.timezone,
+        kind=create.kind,
     )
     request = Request(
         **create.model_dump(exclude={"received_at", "verified_by", "idempotency_key"}),
@@ -93,6 +96,14 @@ def submit_request(
     )
     if create.verified_by:
         mark_verified(session, request=request, how=create.verified_by, actor=actor)
+    elif request.kind in NO_VERIFICATION_KINDS:
+        append_event(
+            session,
+            action="verification_not_required",
+            actor=actor,
+            request_id=request.id,
+            data={"ground": NO_VERIFICATION_GROUND},
+        )
     return request, True
 
 
@@ -157,6 +168,7 @@ def recompute_deadlines(*, request: Request, register: Register) -> None:
         subdivision=ctl.subdivision,
         tz=ctl.timezone,
         clock_stops=stops,
+        kind=request.kind,
     )
     request.due_date = deadlines.due_date
     request.extension_notice_by = deadlines.extension_notice_by
@@ -248,4 +260,6 @@ KIND_ARTICLES: dict[RequestKind, str] = {
     RequestKind.RESTRICTION: "Art. 18",
     RequestKind.PORTABILITY: "Art. 20",
     RequestKind.OBJECTION: "Art. 21 / Art. 7(3)",
+    RequestKind.OPT_OUT: "Cal. Civ. Code § 1798.120",
+    RequestKind.LIMIT_SENSITIVE: "Cal. Civ. Code § 1798.121",
 }

@@ -149,6 +149,7 @@ def _package(
         }
         if findings
         else None,
+        regime=request.regime.value,
     )
     with session_scope() as session:
         export, token = issue_download(session, request_id=request.id, package=package)
@@ -214,7 +215,7 @@ def _answer_facts(
         return {"erased": items("erase"), "kept": [i for i in items("restrict") if i["ground"]]}
     if kind is RequestKind.RESTRICTION:
         return {"restricted": items("restrict")}
-    if kind is RequestKind.OBJECTION:
+    if kind in (RequestKind.OBJECTION, RequestKind.OPT_OUT, RequestKind.LIMIT_SENSITIVE):
         return {"stopped": list(dict.fromkeys(name(s.recipient) for s in done))}
     fields = sorted(request.details.get("changes", {}))
     return {"fields": fields, "recipients": list(dict.fromkeys(name(s.recipient) for s in done))}

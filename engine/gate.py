@@ -59,6 +59,7 @@ async def identity_gate(request_id: str) -> Gate:
     """
     from dsar import identity
     from dsar.contact import contact_on_file, is_authenticated_channel
+    from dsar.uslaw import NO_VERIFICATION_KINDS
 
     loaded = load(request_id)
     request = loaded.request
@@ -73,6 +74,7 @@ async def identity_gate(request_id: str) -> Gate:
         )
         or request.verified_at is not None
         or is_authenticated_channel(request)
+        or request.kind in NO_VERIFICATION_KINDS  # 11 CCR § 7026(d), § 7027(e)
     ):
         return Gate(passed=True, status=request.status)
     if request.status is RequestStatus.VERIFYING:

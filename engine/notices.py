@@ -34,6 +34,8 @@ ART19_ACTION: dict[RequestKind, str] = {
     RequestKind.ERASURE: "erase",
     RequestKind.RESTRICTION: "restrict",
     RequestKind.OBJECTION: "stop_marketing",
+    RequestKind.OPT_OUT: "stop_marketing",
+    RequestKind.LIMIT_SENSITIVE: "restrict",
 }
 
 

@@ -16,6 +16,18 @@ from dsar.cli.output import (
 from dsar.errors import InputError
 
 
+def _kind(value: str | None) -> str | None:
+    from dsar.enums import RequestKind
+
+    if value is None:
+        return None
+    try:
+        return RequestKind(value.strip().lower()).value
+    except ValueError:
+        valid = ", ".join(k.value for k in RequestKind)
+        raise InputError(f"--kind: unknown kind {value!r}; expected one of: {valid}") from None
+
+
 def deadline(
     regime: Annotated[str, typer.Option(help="gdpr | uk-gdpr | ccpa | vcdpa | cpa | lgpd")],
     country: Annotated[str, typer.Option(help="Controller's country (ISO 3166-1 alpha-2).")],
@@ -27,6 +39,9 @@ def deadline(
         str | None, typer.Option(help="IANA zone; default: the subdivision's or capital's.")
     ] = None,
     extended: Annotated[bool, typer.Option(help="Print the extended due date.")] = False,
+    kind: Annotated[
+        str | None, typer.Option(help="Request kind: US opt-out/limit-sensitive have their own.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Compute a request's statutory due date (Reg. 1182/71 for GDPR/UK GDPR; CCPA 45+45 days)."""
@@ -40,6 +55,7 @@ def deadline(
             country=country,
             subdivision=subdivision,
             tz=tz,
+            kind=_kind(kind),
         )
         if as_json:
             print_json(result.to_dict())

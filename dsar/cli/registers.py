@@ -48,6 +48,11 @@ def register_check(
                 "purposes": len(register.purposes),
                 "recipients": rows,
                 "retention_exceptions": len(register.retention_exceptions),
+                "applicability": (
+                    register.controller.applicability.model_dump(mode="json")
+                    if register.controller.applicability is not None
+                    else None
+                ),
             }
         )
         return
@@ -72,3 +77,6 @@ def register_check(
             row["notice"].split(":")[0],
         )
     out.print(table)
+    if ctl.applicability is not None:
+        laws = ", ".join(law.value for law in ctl.applicability.laws)
+        out.print(f"Laws applied: {laws} — as asserted by {ctl.applicability.asserted_by}")

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import typer
 
+from dsar.cli import appeals as _appeals  # noqa: F401 - adds `request appeal`, `appeal-decide`
 from dsar.cli import audit, deadline, demo, monitor, registers, requests, run, sandbox, serve, tasks
+from dsar.cli import usrequests as _usrequests  # noqa: F401 - adds `request verify`, `agent`
 from dsar.cli.db import db_app
 from dsar.cli.output import fail
 

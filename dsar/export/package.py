@@ -96,6 +96,7 @@ def build_package(
     now: datetime,
     notified: Sequence[str] = (),
     received: Mapping[str, Sequence[str]] | None = None,
+    regime: str | None = None,
 ) -> PackageFile:
     """Write the access or portability package for ``request_id`` and return where it is.
 
@@ -129,6 +130,7 @@ def build_package(
         now=now,
         notified=notified,
         received=received,
+        regime=regime,
     )
     names = [name for name, _ in members]
     if len(set(names)) != len(names):
@@ -156,6 +158,7 @@ def _members(
     now: datetime,
     notified: Sequence[str],
     received: Mapping[str, Sequence[str]] | None = None,
+    regime: str | None = None,
 ) -> list[tuple[str, bytes]]:
     """(name, bytes) of every file in the package, in the order they are written."""
     members: list[tuple[str, bytes]] = []
@@ -168,6 +171,7 @@ def _members(
             now=now,
             notified=notified,
             received=received,
+            regime=regime,
         )
         members.append((REPORT_FILE, html.encode("utf-8")))
     document = package_data(

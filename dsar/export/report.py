@@ -14,12 +14,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from dsar.export.records import SourceResult, Table, category_tables
 from dsar.register import EEA_COUNTRIES, Register, parse_duration
+from dsar.uslaw import is_us, law_of
 
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -78,12 +80,15 @@ def render_report(
     now: datetime,
     notified: Sequence[str] = (),
     received: Mapping[str, Sequence[str]] | None = None,
+    regime: str | None = None,
 ) -> str:
     """The access report: the copy of the data per recipient, then Art. 15(1)(a)–(h).
 
     ``received`` maps the recipients this person's data is known to have reached to the
     evidence; given, a recipient without an API is said to have received the data only when
     it is there (``None``: nothing was established, and nothing is claimed either way).
+    A US ``regime`` (a state law, or the business's policy) gets the report in US terms,
+    citing the state's statutes (``report_us.html.j2``).
     """
     ctl = register.controller
     names = {c.key: c.name for c in register.categories}
@@ -110,8 +115,17 @@ def render_report(
         for e in register.retention_exceptions
     ]
     known = {r.key: r.name for r in register.recipients}
-    template = _environment().get_template("report.html.j2")
+    us = regime is not None and is_us(regime)
+    template = _environment().get_template("report_us.html.j2" if us else "report.html.j2")
+    extra: dict[str, Any] = {}
+    if us:
+        applicability = ctl.applicability
+        extra = {
+            "law": law_of(regime or ""),
+            "other_consumers": applicability.other_consumers if applicability else "",
+        }
     return template.render(
+        **extra,
         lang=report_language(language),
         request_id=request_id,
         generated=now.astimezone(ZoneInfo(ctl.timezone)).strftime("%Y-%m-%d %H:%M %Z"),

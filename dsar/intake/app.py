@@ -25,8 +25,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request as HttpRequest
 
 from dsar.enums import Channel
+from dsar.intake import appeal_page
 from dsar.intake import web as intake_web
 from dsar.intake.forms import contact_form_openapi, parse_fields
+from dsar.intake.gpc import gpc_signalled, record_gpc_opt_out
 from dsar.intake.guard import (
     FORM,
     JSON,
@@ -87,6 +89,7 @@ def create_app(
     _install_error_handlers(app)
     _install_webhooks(app)
     intake_web.install(app)
+    appeal_page.install(app)
     return app
 
 
@@ -129,6 +132,20 @@ def named_controller(body: bytes, kind: str) -> str | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         value = str(value)  # as the form model reads numbers
     return value.strip() or None if isinstance(value, str) else None
+
+
+def _gpc_opt_out(state: IntakeState, body: bytes, kind: str, key: str) -> None:
+    """Store (and start) the opt-out a contact-form post's ``Sec-GPC: 1`` asks for."""
+    fields = parse_fields(body, kind)
+    opted = once(
+        state.engine,
+        lambda session: record_gpc_opt_out(
+            session, fields=fields, key=key, digest=body_digest(body),
+            channel=Channel.CONTACT_FORM, actor=ACTOR_CONTACT_FORM,
+        ),
+    )  # fmt: skip
+    if opted is not None and opted.start:
+        state.start(opted.request_id)
 
 
 def _install_webhooks(app: FastAPI) -> None:
@@ -179,6 +196,8 @@ def _install_webhooks(app: FastAPI) -> None:
         receipt = await run_in_threadpool(work)
         if receipt.start:
             await run_in_threadpool(state.start, receipt.request_id)
+        if gpc_signalled(request.headers):  # forwarded from the visitor's browser (§ 7025)
+            await run_in_threadpool(_gpc_opt_out, state, body, kind, key)
         return JSONResponse(receipt.body, status_code=202)
 
     @app.post(

@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.engine import Engine
@@ -152,7 +152,12 @@ def _store(
     actor: str,
     digest: str,
 ) -> tuple[Request, dict[str, Any]]:
-    request, _ = submit_request(session, create=create, register=register, actor=actor)
+    try:
+        request, _ = submit_request(session, create=create, register=register, actor=actor)
+    except InputError as exc:  # e.g. an opt-out under a law that knows none
+        raise IntakeRejection(
+            422, "invalid_fields", [{"field": "kind", "message": str(exc)}]
+        ) from exc
     body = response_body(request)
     request.details = {**request.details, "intake": {"body_sha256": digest, "response": body}}
     session.add(request)
@@ -160,6 +165,7 @@ def _store(
 
 
 _SQLITE_WRITERS = threading.Lock()
+_T = TypeVar("_T")
 
 
 @contextmanager
@@ -179,7 +185,7 @@ def write_session(engine: Engine | None = None) -> Iterator[Session]:
         yield session
 
 
-def once(engine: Engine | None, work: Callable[[Session], Receipt]) -> Receipt:
+def once(engine: Engine | None, work: Callable[[Session], _T]) -> _T:
     """Run ``work`` in one transaction; a concurrent twin that committed first wins.
 
     Two deliveries of the same key racing past the repeat check (from two processes, or on

@@ -27,6 +27,7 @@ from dsar.export import resolve_download
 from dsar.identity import check_token, verify_code, verify_token
 from dsar.intake import page
 from dsar.intake.forms import parse_fields
+from dsar.intake.gpc import gpc_signalled, record_gpc_opt_out
 from dsar.intake.guard import (
     FORM,
     JSON,
@@ -121,6 +122,7 @@ def _install_page(app: FastAPI) -> None:
         )
         words = page.texts(language)
         nonce = state.csrf.check(fields.get(page.CSRF_FIELD), request.cookies.get(page.CSRF_COOKIE))
+        gpc = gpc_signalled(request.headers)
 
         def work() -> HTMLResponse:
             if nonce is None:
@@ -151,6 +153,16 @@ def _install_page(app: FastAPI) -> None:
                 return _form_page(state, language, values=fields, errors=errors, status=400)
             if receipt.start:
                 state.start(receipt.request_id)
+            if gpc:  # the browser's opt-out preference signal (11 CCR § 7025)
+                opted = once(
+                    state.engine,
+                    lambda s: record_gpc_opt_out(
+                        s, fields=fields, key=f"page:{nonce}", digest=body_digest(body),
+                        channel=Channel.WEB_PAGE, actor=ACTOR_PAGE,
+                    ),
+                )  # fmt: skip
+                if opted is not None and opted.start:
+                    state.start(opted.request_id)
             due = receipt.body["due_date"]
             return html(
                 page.render(

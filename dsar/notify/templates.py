@@ -16,11 +16,14 @@ from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import jinja2
 import yaml
 
 from dsar.errors import DsarError
+from dsar.settings import get_settings
+from dsar.uslaw import is_us, law_of
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "mail"
 DEFAULT_LANGUAGE = "en"
@@ -29,6 +32,10 @@ DEFAULT_LANGUAGE = "en"
 TEMPLATES: tuple[str, ...] = (
     "acknowledgement",
     "answer_access",
+    "answer_limit-sensitive",
+    "answer_opt-out",
+    "appeal_decision",
+    "appeal_extension",
     "answer_no_data",
     "answer_erasure",
     "answer_objection",
@@ -38,6 +45,7 @@ TEMPLATES: tuple[str, ...] = (
     "art19",
     "extension",
     "lift_restriction",
+    "refusal_us",
     "rejection",
     "verification",
 )
@@ -61,6 +69,21 @@ VARIABLES: dict[str, tuple[str, ...]] = {
     "answer_erasure": (*_ANSWER, "erased", "kept"),
     "answer_no_data": (*_SUBJECT, "kind"),  # recipient, categories (+ ground, until)
     "answer_objection": (*_ANSWER, "stopped"),  # recipient names
+    # US: the recipients at which selling, sharing and targeted advertising stopped
+    "answer_opt-out": (*_SUBJECT, "stopped"),
+    "answer_limit-sensitive": (*_SUBJECT, "stopped"),
+    # US: an appeal's outcome; decision "granted" (new_reference: the request carried out
+    # now) or "denied" (new_reference empty)
+    "appeal_decision": (
+        *_SUBJECT,
+        "kind",
+        "decision",
+        "reasons",
+        "appeal_received_on",
+        "new_reference",
+    ),
+    "appeal_extension": (*_SUBJECT, "kind", "appeal_received_on", "new_due_date", "reasons"),
+    "refusal_us": (*_SUBJECT, "kind", "received_on", "reasons"),
     "answer_portability": (
         *_ANSWER,
         "download_url",
@@ -151,11 +174,28 @@ def _environment() -> jinja2.Environment:
     env.filters["date"] = _format_date
     env.filters["datetime"] = _format_datetime
     env.filters["label"] = _label
+    env.globals["us_law"] = _us_law
+    env.globals["appeal_url"] = _appeal_url
     return env
 
 
-def _candidates(template: str, language: str) -> list[str]:
+def _us_law(regime: object = None) -> Any:
+    """``{% set law = us_law(regime) %}``: the state law a US letter cites, or ``None``."""
+    return law_of(str(regime)) if regime else None
+
+
+def _appeal_url(reference: str) -> str:
+    """The request page's appeal form for ``reference``."""
+    base = get_settings().public_url.rstrip("/")
+    return f"{base}/privacy-request/appeal?{urlencode({'reference': reference})}"
+
+
+def _candidates(template: str, language: str, regime: object = None) -> list[str]:
     names: list[str] = []
+    if regime is not None and is_us(str(regime)):
+        # US consumers get the US wording (``<template>_us``) where it exists, in English when
+        # it has no translation: better than GDPR terms in their language.
+        names += _candidates(f"{template}_us", language)
     if _LANGUAGE.fullmatch(language or ""):
         lang = language.lower().replace("_", "-")
         names += [f"{template}.{lang}.txt.j2", f"{template}.{lang.split('-')[0]}.txt.j2"]
@@ -170,14 +210,15 @@ def render(template: str, language: str, **context: Any) -> tuple[str, str]:
     :class:`NotificationError` rather than sending a letter with a hole in it (Art. 12(1):
     the information must be complete and intelligible). ``controller`` may be the register's
     :class:`~dsar.register.model.Controller` or an equivalent mapping. The one optional variable is
-    ``regime``: ``rejection`` and ``extension`` cite US state law instead of the GDPR for
-    ``ccpa``/``vcdpa``/``cpa``.
+    ``regime``: under a US regime (a state law, or a US business's own policy) the template's
+    US wording ``<template>_us`` is used where it exists, citing state statutes, never the GDPR.
     """
     if template not in TEMPLATES:
         raise NotificationError(f"no mail template named {template!r}")
     try:
-        chosen = _environment().select_template(_candidates(template, language))
-        lang = (chosen.name or "").split(".")[1]
+        names = _candidates(template, language, context.get("regime"))
+        chosen = _environment().select_template(names)
+        lang = (chosen.name or "").split(".")[-3]
         text = chosen.render(**context, lang=lang)
     except jinja2.TemplateNotFound as exc:
         raise NotificationError(f"mail template {template!r} is not installed") from exc

@@ -26,6 +26,7 @@ from pydantic import (
 
 from dsar.enums import RecipientRole, Regime
 from dsar.errors import NotFoundError
+from dsar.register.applicability import Applicability
 from dsar.register.values import (
     EEA_COUNTRIES,
     _check_connector,
@@ -39,9 +40,7 @@ from dsar.register.values import (
     _parse_evidence,
     add_duration,
 )
-
-#: US states whose consumer-privacy law the engine implements.
-_US_STATE_REGIMES = {"CA": Regime.CCPA, "VA": Regime.VCDPA, "CO": Regime.CPA}
+from dsar.uslaw import REGIME_OF_STATE, us_state
 
 _SECTION_ENTRY = {"categories": "category", "purposes": "purpose", "recipients": "recipient"}
 
@@ -89,6 +88,7 @@ class Controller(_Entry):
     supervisory_authority: SupervisoryAuthority
     default_language: Literal["en", "de"] = "en"
     representative: Text | None = None  # Art. 27, for a controller outside the EU
+    applicability: Applicability | None = None  # the facts behind ``regimes``, as asserted
 
     @model_validator(mode="before")
     @classmethod
@@ -101,6 +101,8 @@ class Controller(_Entry):
     def _primary_regime_applies(self) -> Controller:
         if self.regime not in self.regimes:
             raise _Located("regimes", f"must contain the primary regime {self.regime.value!r}")
+        if self.applicability is not None and set(self.applicability.laws) != set(self.regimes):
+            raise _Located("applicability.laws", "must name exactly the laws in 'regimes'")
         return self
 
 
@@ -235,12 +237,19 @@ class Register(_Entry):
         """The law governing a request from a subject living in ``country``/``subdivision``.
 
         Residence decides only among the regimes the controller is subject to (a Vienna shop
-        is not bound by the UK GDPR just because a customer lives in London); otherwise the
-        controller's primary regime applies.
+        is not bound by the UK GDPR just because a customer lives in London). A business that
+        records why its laws apply (``applicability``) serves a consumer of another place under
+        its stated policy (:attr:`Regime.POLICY`), citing no law; otherwise, and whenever the
+        residence is unknown, the controller's primary regime applies. An unknown US state is
+        an :class:`~dsar.errors.InputError`.
         """
-        residence = _regime_of_residence(country, subdivision)
+        code = (country or "").strip().upper()
+        residence = _regime_of_residence(code, subdivision)
         if residence is not None and residence in self.controller.regimes:
             return residence
+        known = residence is not None or code not in ("", "US")
+        if self.controller.applicability is not None and known:
+            return Regime.POLICY
         return self.controller.regime
 
     def retentions_for(self, category: str) -> tuple[RetentionException, ...]:
@@ -280,8 +289,7 @@ def _find(entries: Sequence[_KeyedT], key: str, what: str) -> _KeyedT:
     raise NotFoundError(f"no {what} {key!r} in the register")
 
 
-def _regime_of_residence(country: str | None, subdivision: str | None) -> Regime | None:
-    code = (country or "").strip().upper()
+def _regime_of_residence(code: str, subdivision: str | None) -> Regime | None:
     if code in EEA_COUNTRIES:
         return Regime.GDPR
     if code == "GB":
@@ -289,7 +297,7 @@ def _regime_of_residence(country: str | None, subdivision: str | None) -> Regime
     if code == "BR":
         return Regime.LGPD
     if code == "US" and subdivision:
-        return _US_STATE_REGIMES.get(subdivision.strip().upper().removeprefix("US-"))
+        return REGIME_OF_STATE.get(us_state(subdivision), Regime.POLICY)
     return None
 
 

@@ -42,8 +42,31 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[An
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+#: The marker of a fact not yet filled in; a register carrying one is not ready to serve anyone.
+PLACEHOLDER = "PLACEHOLDER"
+
+
+def _placeholder_line(text: str) -> int | None:
+    """The first line (1-based) that carries the placeholder marker, comments included."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if PLACEHOLDER in line.upper():
+            return number
+    return None
+
+
 def parse_register(text: str, *, source: str = "<string>") -> Register:
-    """Validate register YAML; any problem raises :class:`RegisterError` naming where it is."""
+    """Validate register YAML; any problem raises :class:`RegisterError` naming where it is.
+
+    A ``PLACEHOLDER`` anywhere — a value, a comment — is refused: its text could reach a letter.
+    Where the privacy policy says nothing, the register says so in plain words instead.
+    """
+    marked = _placeholder_line(text)
+    if marked is not None:
+        raise RegisterError(
+            source,
+            f"line {marked}",
+            f"{PLACEHOLDER} is not a fact: state it, or say plainly that the policy is silent",
+        )
     loader = _StrictLoader(text)
     try:
         data = loader.get_single_data()

@@ -72,6 +72,9 @@ CONTEXT: dict[str, Any] = {
     ],
     "other_recipients": [{"name": "Klarna Bank AB (publ)", "country": "SE"}],
     "notified_recipients": ["Paketdienst GmbH"],
+    "decision": "granted",
+    "appeal_received_on": date(2026, 3, 20),
+    "new_reference": "9e1b77",
     "fields": ["shipping address"],
     "erased": [{"recipient": "Klaviyo, Inc.", "categories": ["contact", "marketing"]}],
     "kept": [

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from dsar.enums import RecipientRole, Regime
-from dsar.errors import NotFoundError, RegisterError
+from dsar.errors import InputError, NotFoundError, RegisterError
 from dsar.register import (
     KNOWN_CONNECTORS,
     RetentionException,
@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 REGISTERS = ROOT / "deployments" / "registers"
 FIXTURES = ROOT / "tests" / "data" / "registers"
 LUNEXXA = load_register(REGISTERS / "lunexxa.yaml")
-LUMA_FLUX = load_register(REGISTERS / "luma-flux.yaml")
+LUMA_FLUX_PATH = REGISTERS / "luma-flux.yaml"
+LUMA_FLUX = load_register(LUMA_FLUX_PATH)
 MINIMAL = (FIXTURES / "minimal.yaml").read_text(encoding="utf-8")
 
 
@@ -143,19 +144,27 @@ class TestLunexxaRegister:
 
 
 class TestLumaFluxRegister:
-    def test_controller_is_a_californian_business_under_three_state_laws(self) -> None:
-        """Luma-Flux answers under the CCPA and, for their residents, Virginia's and Colorado's."""
+    def test_controller_applies_three_state_laws_on_its_own_assertion(self) -> None:
+        """The policy names no state: the register records the laws as the shop's assertion."""
         controller = LUMA_FLUX.controller
-        assert (controller.country, controller.subdivision) == ("US", "CA")
+        assert (controller.country, controller.subdivision) == ("US", None)
         assert controller.timezone == "America/Los_Angeles"
         assert controller.regime is Regime.CCPA
         assert set(controller.regimes) == {Regime.CCPA, Regime.VCDPA, Regime.CPA}
         assert controller.supervisory_authority.name == "California Privacy Protection Agency"
+        applicability = controller.applicability
+        assert applicability is not None
+        assert set(applicability.laws) == set(controller.regimes)
+        assert "Luma-Flux" in applicability.asserted_by
+        assert "§5" in applicability.source
+        assert "states no revenue" in applicability.thresholds
+        assert "our own privacy policy" in applicability.other_consumers
 
-    def test_facts_the_policy_omits_are_marked_as_placeholders(self) -> None:
-        """The policy states no address or providers; the register says so instead of inventing."""
-        assert "PLACEHOLDER" in LUMA_FLUX.controller.address
-        assert "PLACEHOLDER" in LUMA_FLUX.recipient("payment_systems").name
+    def test_facts_the_policy_omits_are_said_plainly_not_marked_placeholder(self) -> None:
+        """The policy states no address or providers; the register says so in plain words."""
+        assert "Not stated in our privacy policy" in LUMA_FLUX.controller.address
+        assert "names no payment provider" in LUMA_FLUX.recipient("payment_systems").name
+        assert "PLACEHOLDER" not in LUMA_FLUX_PATH.read_text(encoding="utf-8")
 
     def test_categories_follow_section_three_of_the_policy(self) -> None:
         """§3 lists name, phone, e-mail, registration and delivery address, and other form data."""
@@ -356,14 +365,16 @@ class TestRegimeFor:
             ("VA", Regime.VCDPA),
             ("CO", Regime.CPA),
             ("US-CO", Regime.CPA),
-            ("TX", Regime.CCPA),
+            ("TX", Regime.POLICY),
+            ("CT", Regime.POLICY),
+            ("NY", Regime.POLICY),
             (None, Regime.CCPA),
         ],
     )
     def test_us_consumer_is_served_under_their_state_law(
         self, subdivision: str | None, regime: Regime
     ) -> None:
-        """A state law applies to its residents; elsewhere the controller's primary regime does."""
+        """A state law the shop applies governs its residents; others get the shop's policy."""
         assert LUMA_FLUX.regime_for(country="US", subdivision=subdivision) is regime
 
     def test_no_residence_means_the_primary_regime(self) -> None:
@@ -382,6 +393,47 @@ class TestRegimeFor:
         """Residence decides once the controller is subject to the customer's law."""
         text = MINIMAL.replace("  regime: gdpr\n", "  regime: gdpr\n  regimes: [gdpr, uk-gdpr]\n")
         assert parse_register(text).regime_for(country="gb") is Regime.UK_GDPR
+
+    def test_consumer_abroad_of_a_us_business_is_served_under_its_policy(self) -> None:
+        """A German customer of Luma-Flux is not under the GDPR nor the CCPA: its policy governs."""
+        assert LUMA_FLUX.regime_for(country="DE") is Regime.POLICY
+        assert LUMA_FLUX.regime_for(country="CA") is Regime.POLICY
+
+    def test_us_consumer_of_unknown_state_gets_the_primary_regime(self) -> None:
+        """Without a state, the shop's primary law is the one it applies."""
+        assert LUMA_FLUX.regime_for(country="US") is Regime.CCPA
+
+    @pytest.mark.parametrize("state", ["XX", "US-ZZ", "California"])
+    def test_unknown_us_state_is_bad_input(self, state: str) -> None:
+        """A state that does not exist is refused, not silently served under some law."""
+        with pytest.raises(InputError, match="unknown US state"):
+            LUMA_FLUX.regime_for(country="US", subdivision=state)
+
+
+class TestPlaceholders:
+    def test_placeholder_in_a_value_is_refused_with_its_line(self) -> None:
+        """A fact not filled in cannot reach a letter: the register is refused."""
+        text = MINIMAL.replace("  country: AT\n", "  country: AT  # PLACEHOLDER - check\n")
+        line = 1 + text.splitlines().index("  country: AT  # PLACEHOLDER - check")
+        with pytest.raises(RegisterError) as raised:
+            parse_register(text)
+        assert raised.value.location == f"line {line}"
+        assert "PLACEHOLDER" in raised.value.reason
+
+    def test_placeholder_in_lower_case_is_refused_too(self) -> None:
+        """The marker is found however it is written."""
+        text = MINIMAL.replace("  country: AT\n", "  country: AT\n  # placeholder\n")
+        with pytest.raises(RegisterError):
+            parse_register(text)
+
+    def test_applicability_must_name_the_registers_laws(self) -> None:
+        """The asserted laws and the regimes served are one list, not two that can drift."""
+        text = LUMA_FLUX_PATH.read_text(encoding="utf-8").replace(
+            "    laws: [ccpa, vcdpa, cpa]", "    laws: [ccpa]"
+        )
+        with pytest.raises(RegisterError) as raised:
+            parse_register(text)
+        assert raised.value.location == "controller.applicability.laws"
 
 
 class TestDurations:
