@@ -11,6 +11,7 @@ import asyncio
 
 import pytest
 from prefect.blocks.system import Secret
+from sqlmodel import col, select
 
 from dsar.enums import RequestKind, StepStatus
 from dsar.models import Step
@@ -58,7 +59,7 @@ def test_an_erasure_reaches_the_shop_with_the_credentials_of_its_block(
     request_id = submit_at("luma-flux", RequestKind.ERASURE, BOTH_SHOPS.email)
     assert run(request_id) in {"completed", "awaiting_manual"}
     with session_scope() as session:
-        steps = session.query(Step).filter(Step.request_id == request_id).all()
+        steps = session.exec(select(Step).where(col(Step.request_id) == request_id)).all()
         failed = [(s.recipient, s.error) for s in steps if s.status is StepStatus.FAILED]
     assert failed == []
     customer = str(MARIA_SECOND_SHOP.shopify_customer_id)
