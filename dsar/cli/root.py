@@ -11,6 +11,7 @@ from __future__ import annotations
 import typer
 
 from dsar.cli import audit, deadline, demo, monitor, registers, requests, run, sandbox, serve, tasks
+from dsar.cli.staff import staff_app
 from dsar.cli.db import db_app
 from dsar.cli.output import fail
 
@@ -27,6 +28,7 @@ app.add_typer(registers.register_app, name="register")
 app.add_typer(requests.request_app, name="request")
 app.add_typer(audit.audit_app, name="audit")
 app.add_typer(sandbox.sandbox_app, name="sandbox")
+app.add_typer(staff_app, name="staff")
 app.command()(deadline.deadline)
 app.command("run")(run.run_request)
 app.command()(monitor.monitor)
