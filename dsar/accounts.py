@@ -104,7 +104,9 @@ def add_member(
         raise InputError("grant at least one controller (--controller KEY)")
     unknown = sorted(set(controllers) - known)
     if unknown:
-        raise InputError(f"unknown controller(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        raise InputError(
+            f"unknown controller(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
     if session.exec(select(StaffMember).where(StaffMember.email == address)).first():
         raise InputError(f"a staff member with {email!r} exists already")
     member = StaffMember(
@@ -253,6 +255,12 @@ def evidence_of(session: Session, request_id: str) -> list[dict[str, Any]]:
         .order_by(col(StaffEvidence.created_at))
     )
     return [
-        {"id": r.id, "task_id": r.task_id, "filename": r.filename, "size": r.size, "sha256": r.sha256}
+        {
+            "id": r.id,
+            "task_id": r.task_id,
+            "filename": r.filename,
+            "size": r.size,
+            "sha256": r.sha256,
+        }
         for r in rows
     ]

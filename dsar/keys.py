@@ -60,7 +60,9 @@ def _key(setting: str, name: str, make: bytes) -> bytes:
     if value:
         return value.encode("utf-8")
     if get_settings().environment == "production":
-        raise ConfigurationError(f"DSAR_{setting.upper()} must be set when DSAR_ENVIRONMENT=production")
+        raise ConfigurationError(
+            f"DSAR_{setting.upper()} must be set when DSAR_ENVIRONMENT=production"
+        )
     return _kept(name, make)
 
 

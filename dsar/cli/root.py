@@ -11,9 +11,9 @@ from __future__ import annotations
 import typer
 
 from dsar.cli import audit, deadline, demo, monitor, registers, requests, run, sandbox, serve, tasks
-from dsar.cli.staff import staff_app
 from dsar.cli.db import db_app
 from dsar.cli.output import fail
+from dsar.cli.staff import staff_app
 
 app = typer.Typer(
     name="dsar",

@@ -47,8 +47,12 @@ def staff_add(
             known=set(served_controllers()),
             actor="staff:cli",
         )
-        payload = {"id": member.id, "email": member.email, "role": member.role,
-                   "controllers": member.controllers}  # fmt: skip
+        payload = {
+            "id": member.id,
+            "email": member.email,
+            "role": member.role,
+            "controllers": member.controllers,
+        }
     if as_json:
         print_json(payload)
         return

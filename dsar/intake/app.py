@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request as HttpRequest
 
 from dsar.enums import Channel
+from dsar.intake import page as intake_page
 from dsar.intake import web as intake_web
 from dsar.intake.forms import contact_form_openapi, parse_fields
 from dsar.intake.guard import (
@@ -53,6 +54,7 @@ from dsar.logging import get_logger
 from dsar.notify import SIGNATURE_HEADER
 from dsar.register import served_controllers
 from dsar.settings import Settings, get_settings
+from dsar.staff import install as install_staff_console
 
 log = get_logger("dsar.intake.app")
 
@@ -87,6 +89,7 @@ def create_app(
     _install_error_handlers(app)
     _install_webhooks(app)
     intake_web.install(app)
+    install_staff_console(app, csrf=intake_page.CsrfGuard)
     return app
 
 
