@@ -56,7 +56,8 @@ def _kept(name: str, make: bytes) -> bytes:
 
 
 def _key(setting: str, name: str, make: bytes) -> bytes:
-    value = getattr(staff_settings(), setting).get_secret_value().strip()
+    configured: SecretStr = getattr(staff_settings(), setting)
+    value = configured.get_secret_value().strip()
     if value:
         return value.encode("utf-8")
     if get_settings().environment == "production":

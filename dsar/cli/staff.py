@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -65,7 +65,7 @@ def staff_list(as_json: JsonOpt = False) -> None:
     from dsar.accounts import list_members
 
     with domain_errors(), db_session() as session:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "id": m.id,
                 "email": m.email,

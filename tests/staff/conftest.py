@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from dsar import lifecycle
 from dsar.accounts import add_member
-from dsar.enums import Channel, RequestKind
+from dsar.enums import Channel, RequestKind, RequestStatus
 from dsar.intake import RateLimit, create_app
 from dsar.models import ManualTask, RequestCreate
 from dsar.register import register_for
@@ -46,7 +47,12 @@ def add_staff(engine: Engine, email: str, *controllers: str, role: str = "agent"
 
 
 def stored_request(
-    engine: Engine, controller: str, email: str, *, task: bool = False, kind: RequestKind = RequestKind.ERASURE
+    engine: Engine,
+    controller: str,
+    email: str,
+    *,
+    task: bool = False,
+    kind: RequestKind = RequestKind.ERASURE,
 ) -> str:
     """A verified request of ``controller``; with ``task``, one open manual task for PayPal."""
     with Session(engine) as session:
@@ -63,6 +69,8 @@ def stored_request(
             actor="test",
         )
         if task:
+            for status in (RequestStatus.IN_PROGRESS, RequestStatus.AWAITING_MANUAL):
+                lifecycle.transition(session, request=request, target=status, actor="test")
             session.add(
                 ManualTask(
                     request_id=request.id,
