@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from dsar.models import Request, new_id, utcnow
 from dsar.settings import get_settings
 
 ROLES = ("agent", "admin")
+DEMO_EMAIL = "demo@staff.invalid"
 _HASHER = PasswordHasher()
 #: Verified against when no such member exists, so a wrong e-mail costs as long as a wrong password.
 _DUMMY_HASH = _HASHER.hash("no such staff member")
@@ -162,6 +164,22 @@ def authenticate(session: Session, email: str, password: str) -> StaffMember | N
         member.password_hash = _HASHER.hash(password)
         session.add(member)
     return member
+
+
+def demo_login(session: Session, *, controllers: list[str]) -> tuple[str, str]:
+    """The development demo login: ``demo@staff.invalid`` for ``controllers`` with a fresh,
+    random password (set anew each time; never in production). Returns e-mail and password."""
+    if get_settings().environment == "production":
+        raise InputError("no demo login in production; add staff with dsar staff add")
+    password = secrets.token_urlsafe(12)
+    member = session.exec(select(StaffMember).where(StaffMember.email == DEMO_EMAIL)).first()
+    member = member or StaffMember(email=DEMO_EMAIL, password_hash="")
+    member.password_hash = _HASHER.hash(password)
+    member.role, member.controllers, member.disabled_at = "admin", sorted(controllers), None
+    session.add(member)
+    session.flush()
+    append_event(session, action="staff_demo_login", actor="staff:cli", data={"member": member.id})
+    return DEMO_EMAIL, password
 
 
 def active_member(session: Session, member_id: str) -> StaffMember | None:

@@ -76,6 +76,7 @@ def run_demo(*, controller: str, console: Console) -> list[dict[str, Any]]:
         console.print(f"SMTP sink: {smtp_url} (copies in {outbox})")
         with _intake() as public_url:
             console.print(f"Intake service: {public_url} (OpenAPI at {public_url}/docs)")
+            console.print(f"Staff console: {public_url}/staff ({_demo_login(controller)})")
             rows = [_contact_form_story(controller, console, public_url, inbox)]
         rows += _staff_story(controller, console)
         console.rule("deadline monitor")
@@ -136,6 +137,14 @@ def _smtp_sink(outbox: Path) -> Iterator[tuple[str, list[EmailMessage]]]:
         yield f"smtp://127.0.0.1:{port}", received
     finally:
         controller.stop()
+
+
+def _demo_login(controller: str) -> str:
+    from dsar.accounts import demo_login
+
+    with session_scope() as session:
+        email, password = demo_login(session, controllers=[controller])
+    return f"demo login: {email} / {password}; `dsar serve` prints a fresh one"
 
 
 @contextmanager

@@ -30,6 +30,7 @@ def test_demo_completes_every_kind_and_reports_where_results_are(
     text = output.getvalue()
     assert "Access package:" in text
     assert "E-mails sent:" in text
+    assert "/staff (demo login: demo@staff.invalid / " in text
     assert list((dsar_home / "outbox").glob("*.eml"))
 
 
