@@ -11,6 +11,7 @@ from starlette.requests import Request as HttpRequest
 from dsar.logging import get_logger
 from dsar.settings import ConfigurationError
 from dsar.staff.auth import CsrfTokens, LoginRequired, StaffError, wants_json
+from dsar.staff.entry import router as entry_router
 from dsar.staff.routes import router
 from dsar.staff.state import StaffState, page
 
@@ -20,6 +21,7 @@ log = get_logger("dsar.staff")
 def install(app: FastAPI, *, csrf: Callable[[bytes], CsrfTokens]) -> None:
     """Serve the console under ``/staff``; ``csrf`` makes the form-token scheme from a key."""
     app.state.staff = StaffState(csrf)
+    app.include_router(entry_router)  # before /requests/{id}: /requests/new is its own
     app.include_router(router)
 
     @app.exception_handler(StaffError)
