@@ -12,6 +12,8 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request as HttpRequest
 
+from dsar.accounts import StaffEvidence, read_evidence
+from dsar.audit import append_event
 from dsar.enums import Channel, RequestKind
 from dsar.errors import InputError
 from dsar.models import RequestCreate
@@ -21,6 +23,7 @@ from dsar.staff.auth import Member, StaffError, wants_json
 from dsar.staff.overview import overview_rows
 from dsar.staff.routes import Signed, _check_csrf, _db, _form, _page
 from dsar.staff.state import staff_state
+from dsar.staff.views import visible_request
 
 router = APIRouter(prefix="/staff")
 RECEIVED_BY = ("letter", "phone")
@@ -90,6 +93,12 @@ def _create(member: Member, fields: dict[str, Any]) -> RequestCreate:
         raise StaffError(400, f"invalid request: {_first_error(exc)}") from None
 
 
+def safe_name(filename: str) -> str:
+    """A file name fit for a Content-Disposition header."""
+    kept = "".join(c for c in filename if c.isalnum() or c in "._- ")
+    return kept.strip()[:100] or "evidence"
+
+
 def _first_error(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         error = exc.errors()[0]
@@ -122,3 +131,37 @@ async def new_request(request: HttpRequest, member: Signed) -> Response:
     if wants_json(request):
         return JSONResponse({"id": request_id}, status_code=201)
     return RedirectResponse(f"/staff/requests/{request_id}", status_code=303)
+
+
+@router.get("/requests/{request_id}/evidence/{evidence_id}", response_model=None)
+async def evidence(
+    request: HttpRequest, request_id: str, evidence_id: str, member: Signed
+) -> Response:
+    """An evidence file of the request, decrypted for the member who may see the request."""
+
+    def read() -> tuple[StaffEvidence, bytes]:
+        with _db(request) as session:
+            visible_request(session, member, request_id)
+            row = session.get(StaffEvidence, evidence_id)
+            if row is None or row.request_id != request_id:
+                raise StaffError(404, f"this request has no evidence file {evidence_id!r}")
+            append_event(
+                session,
+                action="evidence_opened",
+                actor=member.actor,
+                request_id=request_id,
+                data={"evidence": row.id},
+            )
+            session.commit()
+        return row, read_evidence(row)
+
+    row, content = await run_in_threadpool(read)
+    return Response(
+        content,
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": f'attachment; filename="{safe_name(row.filename)}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

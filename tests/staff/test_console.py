@@ -249,6 +249,11 @@ def test_completing_the_last_task_stores_the_evidence_encrypted_and_audits_the_m
     actors = {e.action: e.actor for e in _events(engine, request_id)}
     assert actors["manual_task_done"] == f"staff:{member_id}"
     assert actors["evidence_attached"] == f"staff:{member_id}"
+    page = console.get(f"/staff/requests/{request_id}").text
+    assert f"/evidence/{stored.id}" in page
+    download = console.get(f"/staff/requests/{request_id}/evidence/{stored.id}")
+    assert download.content == b"erased: ticket 42"
+    assert "paypal.txt" in download.headers["content-disposition"]
 
 
 def test_bad_input_gets_a_reason_and_stores_nothing(
@@ -332,3 +337,21 @@ def test_the_console_speaks_german(console: TestClient, engine: Engine) -> None:
     sign_in(console, LUNEXXA_AGENT)
     assert "Offene Anfragen" in console.get("/staff/requests", params={"lang": "de"}).text
     assert "Anmelden" in console.get("/staff/login", headers={"accept-language": "de-AT"}).text
+
+
+def test_in_production_the_console_needs_its_session_secret(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dsar.intake import create_app
+    from dsar.settings import get_settings
+
+    monkeypatch.setenv("DSAR_ENVIRONMENT", "production")
+    for shop in ("LUNEXXA", "LUMA_FLUX"):
+        monkeypatch.setenv(f"DSAR_CONTROLLERS__{shop}__WEBHOOK_SECRET", f"{shop} webhook secret")
+    get_settings.cache_clear()
+    with TestClient(create_app(), base_url="http://127.0.0.1") as client:
+        refused = client.get("/staff/login")
+        assert refused.status_code == 503
+        assert "DSAR_SESSION_SECRET" in refused.text
+        monkeypatch.setenv("DSAR_SESSION_SECRET", "s" * 48)
+        assert client.get("/staff/login").status_code == 200
