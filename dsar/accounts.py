@@ -182,6 +182,19 @@ def demo_login(session: Session, *, controllers: list[str]) -> tuple[str, str]:
     return DEMO_EMAIL, password
 
 
+def enable_totp(session: Session, *, email: str, actor: str) -> tuple[StaffMember, str]:
+    """Give an admin a new TOTP secret (RFC 6238); returns the member and the secret."""
+    import pyotp
+
+    member = find_member(session, email)
+    if member.role != "admin":
+        raise InputError("a second factor is offered to admins; this member is an agent")
+    member.totp_secret = pyotp.random_base32()
+    session.add(member)
+    append_event(session, action="staff_totp_enabled", actor=actor, data={"member": member.id})
+    return member, member.totp_secret
+
+
 def active_member(session: Session, member_id: str) -> StaffMember | None:
     """The member with this id while not disabled."""
     member = session.get(StaffMember, member_id)

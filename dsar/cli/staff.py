@@ -102,3 +102,22 @@ def staff_disable(
         print_json(payload)
         return
     out.print(f"Disabled {payload['email']}.")
+
+
+@staff_app.command("totp")
+def staff_totp(
+    email: Annotated[str, typer.Argument(help="An admin's e-mail address.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Give an admin a second factor: prints the secret and the URI for an authenticator app."""
+    import pyotp
+
+    from dsar.accounts import enable_totp
+
+    with domain_errors(), db_session() as session:
+        member, secret = enable_totp(session, email=email, actor="staff:cli")
+        uri = pyotp.TOTP(secret).provisioning_uri(name=member.email, issuer_name="dsar")
+    if as_json:
+        print_json({"email": member.email, "secret": secret, "uri": uri})
+        return
+    out.print(f"Second factor on for {member.email}. Add to the authenticator app: {uri}")

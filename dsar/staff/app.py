@@ -14,6 +14,7 @@ from dsar.staff.auth import CsrfTokens, LoginRequired, StaffError, wants_json
 from dsar.staff.entry import router as entry_router
 from dsar.staff.routes import router
 from dsar.staff.state import StaffState, page
+from dsar.staff.totp import router as totp_router
 
 log = get_logger("dsar.staff")
 
@@ -23,6 +24,7 @@ def install(app: FastAPI, *, csrf: Callable[[bytes], CsrfTokens]) -> None:
     app.state.staff = StaffState(csrf)
     app.include_router(entry_router)  # before /requests/{id}: /requests/new is its own
     app.include_router(router)
+    app.include_router(totp_router)
 
     @app.exception_handler(StaffError)
     async def refused(request: HttpRequest, exc: StaffError) -> Response:

@@ -21,8 +21,8 @@ from dsar.register import register_for
 from dsar.service import submit_request
 from dsar.staff.auth import Member, StaffError, wants_json
 from dsar.staff.overview import overview_rows
-from dsar.staff.routes import Signed, _check_csrf, _db, _form, _page
-from dsar.staff.state import staff_state
+from dsar.staff.routes import Signed, _check_csrf, _page
+from dsar.staff.state import _db, _form, staff_state
 from dsar.staff.views import visible_request
 
 router = APIRouter(prefix="/staff")

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request as HttpRequest
@@ -33,15 +32,11 @@ from dsar.staff.auth import (
     secure_cookies,
     wants_json,
 )
-from dsar.staff.state import StaffState, page, staff_state
+from dsar.staff.state import _FORM_LIMIT, StaffState, _db, _form, page, staff_state
+from dsar.staff.totp import ask_code
 from dsar.staff.views import inbox_rows, package_path, refresh_index, request_page, visible_request
 
 router = APIRouter(prefix="/staff")
-_FORM_LIMIT = 64 * 1024
-
-
-def _db(request: HttpRequest) -> Session:
-    return Session(request.app.state.intake.engine, expire_on_commit=False)
 
 
 async def current_member(request: HttpRequest) -> Member:
@@ -83,26 +78,6 @@ def _page(http: HttpRequest, name: str, status: int = 200, **context: Any) -> HT
         member_id, expires, token = refresh
         staff_state(http).sessions().write(response, http, member_id, expires=expires, csrf=token)
     return response
-
-
-async def _form(request: HttpRequest, limit: int = _FORM_LIMIT) -> dict[str, Any]:
-    """The posted form, read with a hard cap (413 beyond ``limit`` bytes)."""
-    declared = request.headers.get("content-length", "")
-    too_large = StaffError(413, f"the form may be at most {limit} bytes with its file")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    received = bytearray()
-    async for chunk in request.stream():
-        received += chunk
-        if len(received) > limit:
-            raise too_large
-    body = bytes(received)
-
-    async def replay() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    form = await HttpRequest(request.scope, replay).form()
-    return dict(form.items())
 
 
 def _check_csrf(state: StaffState, member: Member, fields: dict[str, Any]) -> None:
@@ -152,20 +127,24 @@ async def login(request: HttpRequest) -> Response:
     keys = (f"email:{email}", source)
     state.throttle.check(*keys)
 
-    def check() -> str | None:
+    def check() -> tuple[str, bool] | None:
         with _db(request) as session:
             member = authenticate(session, email, password)
             if member is None:
                 return None
-            append_event(session, action="staff_signed_in", actor=f"staff:{member.id}")
+            if not member.totp_secret:
+                append_event(session, action="staff_signed_in", actor=f"staff:{member.id}")
             session.commit()
-            return member.id
+            return member.id, bool(member.totp_secret)
 
-    member_id = await run_in_threadpool(check)
-    if member_id is None:
+    checked = await run_in_threadpool(check)
+    if checked is None:
         state.throttle.failed(*keys)
         words = state.words(request)
         return _login_page(request, words["login_failed"], 401)
+    member_id, second_factor = checked
+    if second_factor:  # the password was right; the code comes next (dsar.staff.totp)
+        return ask_code(request, member_id, token)
     state.throttle.succeeded(*keys)
     response = RedirectResponse("/staff/requests", status_code=303)
     state.sessions().start(response, request, member_id)

@@ -9,13 +9,15 @@ from typing import Any
 
 import jinja2
 from fastapi.responses import HTMLResponse
+from sqlmodel import Session
 from starlette.requests import Request as HttpRequest
 
 from dsar.keys import session_secret, staff_settings
-from dsar.staff.auth import CSRF_FIELD, CsrfTokens, LoginThrottle, Sessions, csrf_key
+from dsar.staff.auth import CSRF_FIELD, CsrfTokens, LoginThrottle, Sessions, StaffError, csrf_key
 from dsar.staff.words import LANGUAGES, texts
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+_FORM_LIMIT = 64 * 1024
 
 #: Sent with every page of the console.
 PAGE_HEADERS = {
@@ -87,3 +89,27 @@ def page(http: HttpRequest, name: str, status: int = 200, **context: Any) -> HTM
         .render(lang=lang, t=texts(lang), csrf_field=CSRF_FIELD, **context)
     )
     return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
+
+
+def _db(request: HttpRequest) -> Session:
+    return Session(request.app.state.intake.engine, expire_on_commit=False)
+
+
+async def _form(request: HttpRequest, limit: int = _FORM_LIMIT) -> dict[str, Any]:
+    """The posted form, read with a hard cap (413 beyond ``limit`` bytes)."""
+    declared = request.headers.get("content-length", "")
+    too_large = StaffError(413, f"the form may be at most {limit} bytes with its file")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    received = bytearray()
+    async for chunk in request.stream():
+        received += chunk
+        if len(received) > limit:
+            raise too_large
+    body = bytes(received)
+
+    async def replay() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    form = await HttpRequest(request.scope, replay).form()
+    return dict(form.items())
