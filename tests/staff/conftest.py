@@ -6,6 +6,7 @@ import re
 import warnings
 from collections.abc import Iterator
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -18,7 +19,9 @@ from dsar.intake import RateLimit, create_app
 from dsar.models import ManualTask, RequestCreate
 from dsar.register import register_for
 from dsar.service import submit_request
+from dsar.settings import get_settings
 from tests.intake.conftest import RecordingDispatcher
+from tests.mailsink import Inbox
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -110,3 +113,18 @@ def sign_in(client: TestClient, email: str, password: str = PASSWORD) -> str:
     )
     assert answer.status_code == 200, answer.text
     return csrf_of(answer.text)
+
+
+@pytest.fixture
+def engine_env(
+    prefect_api: None, sandbox: Any, smtp: tuple[Inbox, str], monkeypatch: pytest.MonkeyPatch
+) -> Inbox:
+    """The engine pointed at the emulators and the SMTP sink, as in the flow tests."""
+    inbox, url = smtp
+    for key, value in sandbox.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("DSAR_SMTP_URL", url)
+    monkeypatch.setenv("DSAR_ASYNC_WAIT_SECONDS", "15")
+    monkeypatch.setenv("DSAR_PUBLIC_URL", "https://privacy.lunexxa.example")
+    get_settings.cache_clear()
+    return inbox

@@ -9,7 +9,6 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import uvicorn
@@ -18,28 +17,12 @@ from sqlmodel import Session, select
 
 from dsar.enums import ManualTaskStatus, RequestKind
 from dsar.models import AuditEvent, ManualTask, Request, Step
-from dsar.settings import get_settings
 from sandbox.personas import MARIA_EMAIL
 from tests.chromium import headless, require_chromium, screenshot
 from tests.flows.conftest import run, submit
 from tests.intake.conftest import RecordingDispatcher
 from tests.mailsink import Inbox
 from tests.staff.conftest import LUNEXXA_AGENT, NO_LIMIT, PASSWORD, add_staff
-
-
-@pytest.fixture
-def engine_env(
-    prefect_api: None, sandbox: Any, smtp: tuple[Inbox, str], monkeypatch: pytest.MonkeyPatch
-) -> Inbox:
-    """The engine pointed at the emulators and the SMTP sink, as in the flow tests."""
-    inbox, url = smtp
-    for key, value in sandbox.env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("DSAR_SMTP_URL", url)
-    monkeypatch.setenv("DSAR_ASYNC_WAIT_SECONDS", "15")
-    monkeypatch.setenv("DSAR_PUBLIC_URL", "https://privacy.lunexxa.example")
-    get_settings.cache_clear()
-    return inbox
 
 
 @pytest.fixture
