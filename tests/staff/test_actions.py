@@ -87,3 +87,26 @@ def test_lifting_a_restriction_needs_a_reason_and_tells_the_subject(
     assert notice.sent_at is not None
     assert "dsar-restricted" not in sandbox.sandbox.shopify.search(f"email:{MARIA_EMAIL}")[0].tags
     assert _actors(engine, request_id)["restriction_lift_requested"] == f"staff:{member_id}"
+
+
+def test_the_package_preview_is_the_report_the_person_gets(
+    engine_env: Inbox, engine: Engine, console: TestClient
+) -> None:
+    import zipfile
+
+    from dsar.models import Export
+
+    add_staff(engine, LUNEXXA_AGENT, "lunexxa")
+    request_id = submit(RequestKind.ACCESS, MARIA_EMAIL)
+    assert run(request_id) == "completed"
+    sign_in(console, LUNEXXA_AGENT)
+    assert (
+        f"/staff/requests/{request_id}/package" in console.get(f"/staff/requests/{request_id}").text
+    )
+    preview = console.get(f"/staff/requests/{request_id}/package")
+    assert preview.status_code == 200
+    assert "sandbox" in preview.headers["content-security-policy"]
+    with Session(engine) as session:
+        export = session.exec(select(Export).where(Export.request_id == request_id)).one()
+    with zipfile.ZipFile(export.path) as package:
+        assert preview.text == package.read("report.html").decode()
