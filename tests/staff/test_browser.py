@@ -85,6 +85,8 @@ def test_staff_complete_the_last_manual_task_in_the_browser(
 ) -> None:
     require_chromium()
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as shown
+    from selenium.webdriver.support.wait import WebDriverWait
 
     member_id = add_staff(engine, LUNEXXA_AGENT, "lunexxa")
     request_id = submit(RequestKind.ERASURE, MARIA_EMAIL)
@@ -100,7 +102,10 @@ def test_staff_complete_the_last_manual_task_in_the_browser(
         browser.find_element(By.NAME, "password").send_keys(PASSWORD)
         browser.find_element(By.ID, "sign-in").click()
 
-        row = browser.find_element(By.CSS_SELECTOR, f'tr[data-request="{request_id}"]')
+        wait = WebDriverWait(browser, 60)  # pages load as fast as a busy machine allows
+        row = wait.until(
+            shown.presence_of_element_located((By.CSS_SELECTOR, f'tr[data-request="{request_id}"]'))
+        )
         with Session(engine) as session:
             stored = session.get(Request, request_id)
             assert stored is not None
@@ -112,12 +117,13 @@ def test_staff_complete_the_last_manual_task_in_the_browser(
         screenshot(browser, tmp_path, "staff-inbox")
 
         row.find_element(By.TAG_NAME, "a").click()
-        task = browser.find_element(By.ID, f"task-{task_id}")
+        task = wait.until(shown.presence_of_element_located((By.ID, f"task-{task_id}")))
         task.find_element(By.NAME, "note").send_keys("PayPal confirmed the erasure (case 8812)")
         task.find_element(By.NAME, "evidence").send_keys(str(evidence))
         task.find_element(By.NAME, "confirm").click()
         task.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
 
+        wait.until(shown.text_to_be_present_in_element((By.ID, "status"), "completed"))
         assert browser.find_element(By.ID, "status").text == "completed"
         actors = [
             cell.get_attribute("data-actor")
