@@ -21,8 +21,8 @@ from dsar.register import register_for
 from dsar.service import submit_request
 from dsar.staff.auth import Member, StaffError, wants_json
 from dsar.staff.overview import overview_rows
-from dsar.staff.routes import Signed, _check_csrf, _page
-from dsar.staff.state import _db, _form, staff_state
+from dsar.staff.routes import Signed, check_csrf, render_page
+from dsar.staff.state import database, read_form, staff_state
 from dsar.staff.views import visible_request
 
 router = APIRouter(prefix="/staff")
@@ -34,19 +34,19 @@ async def overview(request: HttpRequest, member: Signed) -> Response:
     """Open by status, due this week, overdue, median days and share without manual work."""
 
     def read() -> list[dict[str, Any]]:
-        with _db(request) as session:
+        with database(request) as session:
             return overview_rows(session, member)
 
     rows = await run_in_threadpool(read)
     if wants_json(request):
         return JSONResponse(rows)
-    return _page(request, "overview", member=member, rows=rows)
+    return render_page(request, "overview", member=member, rows=rows)
 
 
 @router.get("/requests/new", response_model=None)
 async def new_request_form(request: HttpRequest, member: Signed) -> Response:
     """The form for a request received by letter or phone."""
-    return _page(request, "new", member=member, kinds=[k.value for k in RequestKind],
+    return render_page(request, "new", member=member, kinds=[k.value for k in RequestKind],
                  received_by=RECEIVED_BY)  # fmt: skip
 
 
@@ -110,12 +110,12 @@ def _first_error(exc: Exception) -> str:
 async def new_request(request: HttpRequest, member: Signed) -> Response:
     """Store a request received by letter or phone (how identity was verified, if it was) and
     start carrying it out; without a verification the requester gets the e-mail challenge."""
-    fields = await _form(request)
-    _check_csrf(staff_state(request), member, fields)
+    fields = await read_form(request)
+    check_csrf(staff_state(request), member, fields)
     create = _create(member, fields)
 
     def store() -> str:
-        with _db(request) as session:
+        with database(request) as session:
             try:
                 stored, _ = submit_request(
                     session, create=create, register=register_for(create.controller),
@@ -140,7 +140,7 @@ async def evidence(
     """An evidence file of the request, decrypted for the member who may see the request."""
 
     def read() -> tuple[StaffEvidence, bytes]:
-        with _db(request) as session:
+        with database(request) as session:
             visible_request(session, member, request_id)
             row = session.get(StaffEvidence, evidence_id)
             if row is None or row.request_id != request_id:

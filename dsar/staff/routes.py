@@ -32,7 +32,7 @@ from dsar.staff.auth import (
     secure_cookies,
     wants_json,
 )
-from dsar.staff.state import _FORM_LIMIT, StaffState, _db, _form, page, staff_state
+from dsar.staff.state import FORM_LIMIT, StaffState, database, page, read_form, staff_state
 from dsar.staff.totp import ask_code
 from dsar.staff.views import inbox_rows, package_path, refresh_index, request_page, visible_request
 
@@ -47,7 +47,7 @@ async def current_member(request: HttpRequest) -> Member:
         raise LoginRequired
 
     def load() -> Member | None:
-        with _db(request) as session:
+        with database(request) as session:
             found = active_member(session, str(data.get("m", "")))
             if found is None:
                 return None
@@ -71,7 +71,7 @@ async def current_member(request: HttpRequest) -> Member:
 Signed = Annotated[Member, Depends(current_member)]
 
 
-def _page(http: HttpRequest, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+def render_page(http: HttpRequest, name: str, status: int = 200, **context: Any) -> HTMLResponse:
     response = page(http, name, status, **context)
     refresh = getattr(http.state, "staff_refresh", None)
     if refresh is not None:
@@ -80,7 +80,7 @@ def _page(http: HttpRequest, name: str, status: int = 200, **context: Any) -> HT
     return response
 
 
-def _check_csrf(state: StaffState, member: Member, fields: dict[str, Any]) -> None:
+def check_csrf(state: StaffState, member: Member, fields: dict[str, Any]) -> None:
     token = fields.get(CSRF_FIELD)
     if not isinstance(token, str) or state.csrf().check(token, member.csrf) is None:
         raise StaffError(403, "the form's CSRF token is missing or invalid; reload the page")
@@ -116,7 +116,7 @@ async def login_form(request: HttpRequest) -> HTMLResponse:
 async def login(request: HttpRequest) -> Response:
     """Sign in; five wrong passwords within a minute lock the login (429)."""
     state = staff_state(request)
-    fields = await _form(request)
+    fields = await read_form(request)
     token = fields.get(CSRF_FIELD)
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE)
     if not isinstance(token, str) or state.csrf().check(token, cookie) is None:
@@ -128,7 +128,7 @@ async def login(request: HttpRequest) -> Response:
     state.throttle.check(*keys)
 
     def check() -> tuple[str, bool] | None:
-        with _db(request) as session:
+        with database(request) as session:
             member = authenticate(session, email, password)
             if member is None:
                 return None
@@ -155,7 +155,7 @@ async def login(request: HttpRequest) -> Response:
 @router.post("/logout")
 async def logout(request: HttpRequest, member: Signed) -> Response:
     """Sign out."""
-    _check_csrf(staff_state(request), member, await _form(request))
+    check_csrf(staff_state(request), member, await read_form(request))
     response = RedirectResponse("/staff/login", status_code=303)
     response.delete_cookie("dsar_staff", path="/staff")
     return response
@@ -185,7 +185,7 @@ async def inbox(
     """Open requests of the member's shops by effective due date, with days left."""
 
     def read() -> list[dict[str, Any]]:
-        with _db(request) as session:
+        with database(request) as session:
             refresh_index(session)
             session.commit()
             return inbox_rows(
@@ -201,7 +201,7 @@ async def inbox(
     rows = await run_in_threadpool(read)
     if wants_json(request):
         return JSONResponse(rows)
-    return _page(
+    return render_page(
         request,
         "inbox",
         member=member,
@@ -223,7 +223,7 @@ async def show(request: HttpRequest, request_id: str, member: Signed) -> Respons
     """One request: deadline, timeline, steps, notices, manual tasks, actions."""
 
     def read() -> dict[str, Any]:
-        with _db(request) as session:
+        with database(request) as session:
             return request_page(session, member, visible_request(session, member, request_id))
 
     data = await run_in_threadpool(read)
@@ -238,7 +238,9 @@ async def show(request: HttpRequest, request_id: str, member: Signed) -> Respons
             due_date=found.effective_due_date.isoformat(),
         )
         return JSONResponse(payload)
-    return _page(request, "request", member=member, done=request.query_params.get("done"), **data)
+    return render_page(
+        request, "request", member=member, done=request.query_params.get("done"), **data
+    )
 
 
 @router.get("/requests/{request_id}/package", response_class=HTMLResponse)
@@ -246,7 +248,7 @@ async def package(request: HttpRequest, request_id: str, member: Signed) -> HTML
     """The report of the request's package, as the person sees it."""
 
     def read() -> str:
-        with _db(request) as session:
+        with database(request) as session:
             visible_request(session, member, request_id)
             path = package_path(session, request_id)
         if path is None:
@@ -268,8 +270,8 @@ async def package(request: HttpRequest, request_id: str, member: Signed) -> HTML
 async def act(request: HttpRequest, request_id: str, name: str, member: Signed) -> Response:
     """Carry out one action on the request (CSRF token, confirmation, reason where needed)."""
     state = staff_state(request)
-    fields = await _form(request, upload_limit() + _FORM_LIMIT)
-    _check_csrf(state, member, fields)
+    fields = await read_form(request, upload_limit() + FORM_LIMIT)
+    check_csrf(state, member, fields)
     await run_in_threadpool(_visible, request, member, request_id)
     upload = await _upload(fields.get("evidence"))
     texts = {k: v for k, v in fields.items() if isinstance(v, str)}
@@ -281,7 +283,7 @@ async def act(request: HttpRequest, request_id: str, name: str, member: Signed) 
 
 
 def _visible(request: HttpRequest, member: Member, request_id: str) -> None:
-    with _db(request) as session:
+    with database(request) as session:
         visible_request(session, member, request_id)
 
 

@@ -17,7 +17,7 @@ from dsar.staff.auth import CSRF_FIELD, CsrfTokens, LoginThrottle, Sessions, Sta
 from dsar.staff.words import LANGUAGES, texts
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
-_FORM_LIMIT = 64 * 1024
+FORM_LIMIT = 64 * 1024
 
 #: Sent with every page of the console.
 PAGE_HEADERS = {
@@ -91,11 +91,11 @@ def page(http: HttpRequest, name: str, status: int = 200, **context: Any) -> HTM
     return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
 
 
-def _db(request: HttpRequest) -> Session:
+def database(request: HttpRequest) -> Session:
     return Session(request.app.state.intake.engine, expire_on_commit=False)
 
 
-async def _form(request: HttpRequest, limit: int = _FORM_LIMIT) -> dict[str, Any]:
+async def read_form(request: HttpRequest, limit: int = FORM_LIMIT) -> dict[str, Any]:
     """The posted form, read with a hard cap (413 beyond ``limit`` bytes)."""
     declared = request.headers.get("content-length", "")
     too_large = StaffError(413, f"the form may be at most {limit} bytes with its file")

@@ -18,7 +18,7 @@ from dsar.accounts import active_member
 from dsar.audit import append_event
 from dsar.keys import session_secret
 from dsar.staff.auth import CSRF_FIELD, LOGIN_CSRF_COOKIE, StaffError, secure_cookies
-from dsar.staff.state import _db, _form, page, staff_state
+from dsar.staff.state import database, page, read_form, staff_state
 
 router = APIRouter(prefix="/staff")
 PENDING_COOKIE = "dsar_staff_pending"
@@ -44,7 +44,7 @@ def ask_code(
 async def check_code(request: HttpRequest) -> Response:
     """Finish an admin's sign-in with the code from their authenticator."""
     state = staff_state(request)
-    fields = await _form(request)
+    fields = await read_form(request)
     token = fields.get(CSRF_FIELD)
     if (
         not isinstance(token, str)
@@ -63,7 +63,7 @@ async def check_code(request: HttpRequest) -> Response:
     code = str(fields.get("code", "")).strip()
 
     def verify() -> bool:
-        with _db(request) as session:
+        with database(request) as session:
             member = active_member(session, member_id)
             if member is None or not member.totp_secret:
                 return False
