@@ -32,7 +32,15 @@ from dsar.staff.auth import (
     secure_cookies,
     wants_json,
 )
-from dsar.staff.state import FORM_LIMIT, StaffState, database, page, read_form, staff_state
+from dsar.staff.state import (
+    FORM_LIMIT,
+    StaffState,
+    database,
+    language,
+    page,
+    read_form,
+    staff_state,
+)
 from dsar.staff.totp import ask_code
 from dsar.staff.views import inbox_rows, package_path, refresh_index, request_page, visible_request
 
@@ -224,7 +232,8 @@ async def show(request: HttpRequest, request_id: str, member: Signed) -> Respons
 
     def read() -> dict[str, Any]:
         with database(request) as session:
-            return request_page(session, member, visible_request(session, member, request_id))
+            found = visible_request(session, member, request_id)
+            return request_page(session, member, found, language(request))
 
     data = await run_in_threadpool(read)
     if wants_json(request):

@@ -18,12 +18,13 @@ from sqlmodel import Session, col, select
 from dsar import lifecycle
 from dsar.accounts import StaffMember, evidence_of, index_requests, requests_by_email
 from dsar.audit import events_for
-from dsar.deadlines import ClockStop, compute_deadlines
+from dsar.deadlines import ClockStop, add_months, compute_deadlines
 from dsar.enums import RequestKind, RequestStatus
 from dsar.models import Export, ManualTask, Notice, RecipientFinding, Request
 from dsar.plan import steps_of
 from dsar.register import register_for
 from dsar.staff.auth import Member, StaffError
+from dsar.staff.words import texts
 
 _HEX_ID = re.compile(r"[0-9a-f]{6,32}")
 SOON_DAYS = 3
@@ -111,8 +112,9 @@ def _search(session: Session, text: str) -> list[str]:
     raise StaffError(400, "search for a request id (6 to 32 hex characters) or an e-mail address")
 
 
-def deadline_explanation(request: Request) -> list[str]:
-    """How the effective due date was counted, one sentence each."""
+def deadline_explanation(request: Request, lang: str = "en") -> list[str]:
+    """How the effective due date was counted, one sentence each, in ``lang``."""
+    words = texts(lang)
     ctl = register_for(request.controller).controller
     stops = [
         ClockStop(
@@ -130,37 +132,39 @@ def deadline_explanation(request: Request) -> list[str]:
         tz=ctl.timezone,
         clock_stops=stops,
     )
+    at = f"{request.received_at.astimezone(UTC):%Y-%m-%d %H:%M}"
     lines = [
-        f"Received {request.received_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC, which is "
-        f"{counted.received_on.isoformat()} in {counted.timezone} (the controller's zone).",
+        words["dl_received"].format(
+            at=at, day=counted.received_on.isoformat(), zone=counted.timezone
+        )
     ]
+    lines += [
+        words["dl_stop"].format(start=s.start.isoformat(), end=s.end.isoformat()) for s in stops
+    ]
+    unrolled = counted.unrolled_due_date.isoformat()
     if request.regime.value in ("gdpr", "uk_gdpr"):
-        lines.append(
-            "One month from that day (Art. 12(3), Reg. 1182/71 Art. 3): "
-            f"{counted.unrolled_due_date.isoformat()}."
-        )
+        paused = (counted.unrolled_due_date - add_months(counted.received_on, 1)).days
+        extra = words["dl_paused"].format(days=paused) if paused else ""
+        lines.append(words["dl_month"].format(paused=extra, day=unrolled))
     else:
-        lines.append(
-            f"The {request.regime.value} period ends {counted.unrolled_due_date.isoformat()}."
-        )
-    for stop in stops:
-        lines.append(f"Clock stopped {stop.start.isoformat()} to {stop.end.isoformat()}.")
+        lines.append(words["dl_period"].format(regime=request.regime.value, day=unrolled))
     if counted.due_date != counted.unrolled_due_date:
-        lines.append(
-            f"That day is a weekend day or public holiday in {ctl.country}"
-            f"{'-' + ctl.subdivision if ctl.subdivision else ''}: due on the next working day, "
-            f"{counted.due_date.isoformat()}."
-        )
+        place = ctl.country + (f"-{ctl.subdivision}" if ctl.subdivision else "")
+        lines.append(words["dl_rolled"].format(place=place, day=counted.due_date.isoformat()))
     else:
-        lines.append(f"Due {request.due_date.isoformat()}.")
+        lines.append(words["dl_due"].format(day=request.due_date.isoformat()))
     if request.extended and request.extended_due_date:
         lines.append(
-            f"Extended to {request.extended_due_date.isoformat()}: {request.extension_reason or ''}"
+            words["dl_extended"].format(
+                day=request.extended_due_date.isoformat(), reason=request.extension_reason or ""
+            )
         )
     return lines
 
 
-def request_page(session: Session, member: Member, request: Request) -> dict[str, Any]:
+def request_page(
+    session: Session, member: Member, request: Request, lang: str = "en"
+) -> dict[str, Any]:
     """Everything the request's page shows; no identities beyond the member's own shops."""
     findings = {
         f.recipient: f
@@ -179,7 +183,7 @@ def request_page(session: Session, member: Member, request: Request) -> dict[str
     return {
         "request": request,
         "days_left": (request.effective_due_date - today_of(request.controller)).days,
-        "deadline": deadline_explanation(request),
+        "deadline": deadline_explanation(request, lang),
         "timeline": [
             {
                 "at": e.at.isoformat(timespec="seconds"),

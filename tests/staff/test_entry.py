@@ -118,3 +118,28 @@ def test_the_overview_counts_open_due_overdue_and_the_last_ninety_days(
         }
     ]
     assert "Median" in console.get("/staff/overview").text
+
+
+def test_the_request_page_says_how_the_deadline_was_counted_in_english_and_german(
+    console: TestClient, engine: Engine
+) -> None:
+    """Received 1 December 2026 09:30 in Vienna: one month ends on New Year's Day, a holiday
+    followed by a weekend, so the request is due on Monday 4 January 2027."""
+    add_staff(engine, LUNEXXA_AGENT, "lunexxa")
+    token = sign_in(console, LUNEXXA_AGENT)
+    request_id = console.post(
+        "/staff/requests/new",
+        data={**LETTER, "csrf_token": token},
+        headers={"accept": "application/json"},
+    ).json()["id"]
+    english = console.get(f"/staff/requests/{request_id}", headers={"accept": "application/json"})
+    assert english.json()["deadline"] == [
+        "Received 2026-12-01 08:30 UTC, which is 2026-12-01 in Europe/Vienna (the controller's "
+        "zone).",
+        "One month from that day (Art. 12(3), Reg. 1182/71 Art. 3): 2027-01-01.",
+        "That day is a weekend day or public holiday in AT-9: due on the next working day, "
+        "2027-01-04.",
+    ]
+    german = console.get(f"/staff/requests/{request_id}", params={"lang": "de"}).text
+    assert "Ein Monat ab diesem Tag (Art. 12 Abs. 3, VO 1182/71 Art. 3): 2027-01-01." in german
+    assert "fällig am nächsten Werktag, 2027-01-04." in german
