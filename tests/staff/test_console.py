@@ -374,3 +374,21 @@ def test_in_production_the_console_needs_its_session_secret(
         assert "DSAR_SESSION_SECRET" in refused.text
         monkeypatch.setenv("DSAR_SESSION_SECRET", "s" * 48)
         assert client.get("/staff/login").status_code == 200
+
+
+def test_an_expired_session_is_no_session(console: TestClient, engine: Engine) -> None:
+    """A correctly signed session whose expiry has passed is refused like no session at all."""
+    import time
+
+    from dsar.intake import CsrfGuard
+    from dsar.keys import session_secret
+    from dsar.staff import auth
+
+    member_id = add_staff(engine, LUNEXXA_AGENT, "lunexxa")
+    secret = session_secret()
+    sessions = auth.Sessions(secret, hours=8, csrf=CsrfGuard(auth.csrf_key(secret)))
+    for expires, status in ((time.time() - 1, 401), (time.time() + 3600, 200)):
+        value = sessions.cookie_value(member_id, expires=expires, csrf=sessions.csrf.issue())
+        console.cookies.set("dsar_staff", value, domain="127.0.0.1", path="/staff")
+        answer = console.get("/staff/requests", headers={"accept": "application/json"})
+        assert answer.status_code == status
