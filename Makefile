@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: install
-	$(BIN)/dsar demo
+	$(BIN)/dsar demo $(DEMO_ARGS)
 
 test: install
 	$(BIN)/python -m pytest -q

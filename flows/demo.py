@@ -58,8 +58,9 @@ DEMO_WEBHOOK_SECRET = "demo-contact-form-secret"  # noqa: S105 - the demo's own,
 _MOVING = frozenset({RequestStatus.RECEIVED, RequestStatus.VERIFYING, RequestStatus.IN_PROGRESS})
 
 
-def run_demo(*, controller: str, console: Console) -> list[dict[str, Any]]:
-    """Run the whole story and print a table of outcomes; returns the outcome rows."""
+def run_demo(*, controller: str, console: Console, keep: bool = False) -> list[dict[str, Any]]:
+    """Run the whole story and print a table of outcomes; returns the outcome rows. With
+    ``keep``, one manual task is left for the reader to complete in the staff console."""
     from sandbox.server import running_sandbox
 
     settings = get_settings()
@@ -76,14 +77,25 @@ def run_demo(*, controller: str, console: Console) -> list[dict[str, Any]]:
         console.print(f"SMTP sink: {smtp_url} (copies in {outbox})")
         with _intake() as public_url:
             console.print(f"Intake service: {public_url} (OpenAPI at {public_url}/docs)")
+            console.print(f"Staff console: {public_url}/staff ({_demo_login(controller)})")
             rows = [_contact_form_story(controller, console, public_url, inbox)]
-        rows += _staff_story(controller, console)
-        console.rule("deadline monitor")
-        from flows.monitor import run_monitor
+            if keep:
+                from flows.demo_console import keep_for_reader
 
-        run_monitor(console=console)
-        _print_outcomes(console, rows, inbox)
+                rows += _staff_story(controller, console, leave_one=True)
+                _finish(console, rows, inbox)
+                return keep_for_reader(console, public_url, rows, outcome=_outcome)
+        rows += _staff_story(controller, console)
+        _finish(console, rows, inbox)
     return rows
+
+
+def _finish(console: Console, rows: list[dict[str, Any]], inbox: list[EmailMessage]) -> None:
+    console.rule("deadline monitor")
+    from flows.monitor import run_monitor
+
+    run_monitor(console=console)
+    _print_outcomes(console, rows, inbox)
 
 
 # ------------------------------------------------------------------------------------------
@@ -136,6 +148,14 @@ def _smtp_sink(outbox: Path) -> Iterator[tuple[str, list[EmailMessage]]]:
         yield f"smtp://127.0.0.1:{port}", received
     finally:
         controller.stop()
+
+
+def _demo_login(controller: str) -> str:
+    from dsar.accounts import demo_login
+
+    with session_scope() as session:
+        email, password = demo_login(session, controllers=[controller])
+    return f"demo login: {email} / {password}; `dsar serve` prints a fresh one"
 
 
 @contextmanager
@@ -258,7 +278,10 @@ def _mail_for(inbox: list[EmailMessage], marker: str) -> str | None:
     return None
 
 
-def _staff_story(controller: str, console: Console) -> list[dict[str, Any]]:
+def _staff_story(
+    controller: str, console: Console, *, leave_one: bool = False
+) -> list[dict[str, Any]]:
+    from flows.demo_console import settle_all_but_one
     from flows.embedded import run_with_progress, settle_open_tasks
 
     register = register_for(controller)
@@ -283,9 +306,11 @@ def _staff_story(controller: str, console: Console) -> list[dict[str, Any]]:
     for kind, request_id in ids:
         console.rule(f"{kind.value} ({KIND_ARTICLES[kind]}) entered by staff")
         status = run_with_progress(request_id, console=console)
-        settled, status = settle_open_tasks(
-            request_id, note="demo: checked with the recipient by e-mail", received=False
-        )
+        note = "demo: checked with the recipient by e-mail"
+        if leave_one and kind is RequestKind.ERASURE:
+            settled, status = settle_all_but_one(request_id, note=note)
+        else:
+            settled, status = settle_open_tasks(request_id, note=note, received=False)
         if settled:
             console.print(f"Staff settled {settled} manual task(s); request is {status}.")
         rows.append(_outcome(request_id))

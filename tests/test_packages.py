@@ -32,6 +32,7 @@ PACKAGES = (
     "dsar.monitor",
     "dsar.notify",
     "dsar.register",
+    "dsar.staff",
     "dsar.store",
     "engine",
 )

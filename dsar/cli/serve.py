@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from dsar.settings import Settings
 
 from dsar.cli.output import (
     domain_errors,
@@ -39,10 +42,24 @@ def serve(
         from deployments.serve import serve as run_server
 
         out.print(f"Intake service on http://{host}:{port} (docs at /docs); deployments served.")
+        out.print(f"Staff console on http://{host}:{port}/staff{_demo_login(settings)}")
         try:
             run_server(host=host, port=port, timezone=zone)
         except KeyboardInterrupt:
             raise typer.Exit(0) from None
+
+
+def _demo_login(settings: Settings) -> str:
+    """In development, a fresh password for the demo staff login, as words to print."""
+    if settings.environment == "production":
+        return " (add staff with: dsar staff add EMAIL --controller KEY --password-stdin)"
+    from dsar.accounts import demo_login
+    from dsar.register import served_controllers
+    from dsar.store import session_scope
+
+    with session_scope() as session:
+        email, password = demo_login(session, controllers=list(served_controllers()))
+    return f" (demo login: {email} / {password})"
 
 
 def _default_zone() -> str:

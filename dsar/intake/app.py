@@ -26,6 +26,7 @@ from starlette.requests import Request as HttpRequest
 
 from dsar.enums import Channel
 from dsar.intake import appeal_page
+from dsar.intake import page as intake_page
 from dsar.intake import web as intake_web
 from dsar.intake.forms import contact_form_openapi, parse_fields
 from dsar.intake.gpc import gpc_signalled, record_gpc_opt_out
@@ -55,6 +56,7 @@ from dsar.logging import get_logger
 from dsar.notify import SIGNATURE_HEADER
 from dsar.register import served_controllers
 from dsar.settings import Settings, get_settings
+from dsar.staff import install as install_staff_console
 
 log = get_logger("dsar.intake.app")
 
@@ -90,6 +92,7 @@ def create_app(
     _install_webhooks(app)
     intake_web.install(app)
     appeal_page.install(app)
+    install_staff_console(app, csrf=intake_page.CsrfGuard)
     return app
 
 

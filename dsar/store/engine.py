@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from dsar import accounts as accounts  # the console's tables join the schema's metadata
 from dsar.appeal_records import Appeal as _Appeal  # noqa: F401 - its table joins the metadata
 from dsar.errors import NotFoundError
 from dsar.models import Step

@@ -128,3 +128,29 @@ def test_signed_contact_form_request_is_verified_and_completed(
         assert stored is not None
         assert stored.status.value == "completed"
     engine.dispose()
+
+
+def test_serve_prints_the_staff_console_and_a_demo_login_that_signs_in(
+    served: tuple[str, Path, subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    """`dsar serve` names the console's address and a development login that works."""
+    base, _, _ = served
+    line = _wait(
+        lambda: re.search(
+            r"Staff console on (\S+/staff) \(demo login: (\S+) / (\S+)\)",
+            (tmp_path / "serve.log").read_text(),
+        ),
+        seconds=30,
+        what="the console's line",
+    )
+    assert line.group(1) == f"{base}/staff"
+    with httpx.Client(base_url=base, timeout=10, follow_redirects=True) as browser:
+        form = browser.get("/staff/login").text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+        assert token is not None
+        answer = browser.post(
+            "/staff/login",
+            data={"email": line.group(2), "password": line.group(3), "csrf_token": token.group(1)},
+        )
+        assert answer.status_code == 200
+        assert "Open requests" in answer.text
