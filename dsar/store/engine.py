@@ -25,6 +25,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 from dsar.errors import NotFoundError
 from dsar.models import Step
 from dsar.store.connect import get_engine
+from dsar.vault import VaultRecord  # noqa: F401 - the vault's table belongs to the schema
 
 T = TypeVar("T")
 

@@ -1,0 +1,116 @@
+"""An erasure keeps the orders the law keeps in the encrypted vault before Shopify erases."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from contextlib import closing
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from dsar.enums import RequestKind, StepStatus
+from dsar.models import Step
+from dsar.settings import get_settings
+from dsar.store import session_scope
+from dsar.vault import VaultRecord, open_content, vault_key
+from sandbox.personas import MARIA
+from sandbox.seed import MARIA_EMAIL
+from tests.flows.conftest import run, submit
+from tests.mailsink import Inbox
+
+pytestmark = pytest.mark.integration
+
+ORDER_DAY = datetime(2026, 3, 10, 14, 5, tzinfo=UTC)
+
+
+def _date_marias_last_order(sandbox: Any) -> Any:
+    """Maria's newest order, placed on 2026-03-10."""
+    state = sandbox.sandbox.shopify
+    with state.lock:
+        order = state.orders_of(MARIA.shopify_customer_id, status="any")[-1]
+        order.created_at = ORDER_DAY
+    return order
+
+
+def _tables_holding(path: Path, text: str) -> list[str]:
+    with closing(sqlite3.connect(path)) as db:
+        tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        found = []
+        for table in tables:
+            rows = db.execute(f"SELECT * FROM {table}")  # noqa: S608 - names from sqlite_master
+            if any(text in str(row) for row in rows):
+                found.append(table)
+        return found
+
+
+def test_an_erasure_keeps_the_order_in_the_vault_then_erases_at_shopify(
+    engine_env: Inbox,
+    sandbox: Any,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The order of 2026-03-10 is kept until 2033-12-31 (§ 132 BAO: seven years from the end
+    of its year) with what an invoice shows; then Shopify erases the customer. Neither the
+    database file nor any log line shows the billing name, address or order number."""
+    caplog.set_level(logging.DEBUG)
+    order = _date_marias_last_order(sandbox)
+    number = f"#{order.number}"
+    request_id = submit(RequestKind.ERASURE, MARIA_EMAIL)
+    run(request_id)
+    box = sandbox.sandbox
+    assert box.shopify.calls.effects("erasure_requested") == 1
+    assert box.shopify.search(f"email:{MARIA_EMAIL}") == []
+    with session_scope() as session:
+        kept = session.exec(select(VaultRecord).where(VaultRecord.request_id == request_id)).all()
+        restrict = session.exec(
+            select(Step).where(
+                Step.request_id == request_id,
+                Step.recipient == "shopify",
+                Step.action == "restrict",
+            )
+        ).one()
+    assert restrict.status is StepStatus.DONE
+    assert restrict.result["vaulted"] == len(kept) == MARIA.shopify_orders
+    by_day = {open_content(r, vault_key())["starts_on"]: r for r in kept}
+    record = by_day["2026-03-10"]
+    assert record.retain_until == date(2033, 12, 31)
+    assert record.category == "order_records"
+    assert record.ground == "Art. 17(3)(b)"
+    assert "§ 132 BAO" in record.law
+    invoice = open_content(record, vault_key())["record"]
+    assert invoice["name"] == number
+    assert invoice["billingAddress"]["lastName"] == "Muster"
+    assert invoice["billingAddress"]["address1"] == "Mariahilfer Straße 1"
+    assert invoice["currencyCode"]
+    assert invoice["paymentGatewayNames"] == ["paypal"]
+    assert invoice["totalTax"]["amount"]
+    assert invoice["totalPrice"]["amount"]
+    assert [i["title"] for i in invoice["lineItems"]]
+    assert by_day["2024-03-12"].retain_until == date(2031, 12, 31)
+    # nothing of the content in clear in the database file, the step result or a log line
+    home = get_settings().home
+    stored = b"".join(p.read_bytes() for p in home.glob("dsar.db*"))
+    for secret in ("Mariahilfer", "Muster"):
+        assert secret.encode() not in stored
+    for secret in (number, "Mariahilfer", "Muster"):
+        assert secret not in str(restrict.result)
+    # the order number: in no table but the recipients' evidence (which names orders by design)
+    assert [t for t in _tables_holding(home / "dsar.db", number) if t != "recipientfinding"] == []
+    captured = capfd.readouterr()
+    logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("mail."))
+    for secret in (number, "Mariahilfer", "Muster"):
+        assert secret not in logged + captured.out + captured.err
+
+
+def test_a_rerun_keeps_each_order_once(engine_env: Inbox, sandbox: Any) -> None:
+    _date_marias_last_order(sandbox)
+    request_id = submit(RequestKind.ERASURE, MARIA_EMAIL)
+    run(request_id)
+    run(request_id)
+    with session_scope() as session:
+        kept = session.exec(select(VaultRecord).where(VaultRecord.request_id == request_id)).all()
+    assert len(kept) == MARIA.shopify_orders
