@@ -90,8 +90,9 @@ def retain_until(exception: RetentionException, record_day: date) -> date:
 # ------------------------------------------------------------------------------------------
 
 
-def vault_key(settings: Settings | None = None) -> bytes:
-    """The vault's Fernet key: ``DSAR_VAULT_KEY``, or in development the one kept under home."""
+def vault_key(settings: Settings | None = None, *, create: bool = True) -> bytes:
+    """The vault's Fernet key: ``DSAR_VAULT_KEY``, or in development the one kept under home
+    (made now unless ``create`` is false: then its absence is a ConfigurationError)."""
     settings = settings or get_settings()
     given = settings.vault_key.get_secret_value().strip()
     if given:
@@ -104,7 +105,10 @@ def vault_key(settings: Settings | None = None) -> bytes:
         return given.encode()
     if settings.environment == "production":
         raise ConfigurationError("DSAR_VAULT_KEY must be set when DSAR_ENVIRONMENT=production")
-    return _development_key(settings.home / KEY_FILE)
+    path = settings.home / KEY_FILE
+    if not create and not path.exists():
+        raise ConfigurationError(f"DSAR_VAULT_KEY is not set and there is no key at {path}")
+    return _development_key(path)
 
 
 def _development_key(path: Path) -> bytes:
@@ -127,8 +131,11 @@ def _development_key(path: Path) -> bytes:
 
 
 def check_key(settings: Settings | None = None) -> None:
-    """Refuse, at start-up, a missing (production) or malformed vault key."""
-    vault_key(settings)
+    """Refuse, at start-up, a missing (production) or malformed vault key; in development an
+    unset key is made on first use instead."""
+    settings = settings or get_settings()
+    if settings.vault_key.get_secret_value().strip() or settings.environment == "production":
+        vault_key(settings)
 
 
 # ------------------------------------------------------------------------------------------

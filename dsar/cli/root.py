@@ -13,6 +13,7 @@ import typer
 from dsar.cli import audit, deadline, demo, monitor, registers, requests, run, sandbox, serve, tasks
 from dsar.cli.db import db_app
 from dsar.cli.output import fail
+from dsar.cli.retention import retention_app
 
 app = typer.Typer(
     name="dsar",
@@ -27,6 +28,7 @@ app.add_typer(registers.register_app, name="register")
 app.add_typer(requests.request_app, name="request")
 app.add_typer(audit.audit_app, name="audit")
 app.add_typer(sandbox.sandbox_app, name="sandbox")
+app.add_typer(retention_app, name="retention")
 app.command()(deadline.deadline)
 app.command("run")(run.run_request)
 app.command()(monitor.monitor)

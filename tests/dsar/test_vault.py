@@ -19,6 +19,7 @@ from dsar.settings import ConfigurationError, get_settings
 from dsar.vault import (
     KEY_FILE,
     VaultRecord,
+    check_key,
     keep,
     listing,
     open_content,
@@ -158,3 +159,18 @@ def test_a_wrong_key_purges_nothing(session: Session) -> None:
     session.rollback()
     assert len(session.exec(select(VaultRecord)).all()) == 1
     assert len(session.exec(select(AuditEvent)).all()) == events
+
+
+def test_the_start_check_refuses_production_without_a_key_and_makes_none_in_development(
+    dsar_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    check_key()
+    assert not (dsar_home / KEY_FILE).exists()
+    monkeypatch.setenv("DSAR_ENVIRONMENT", "production")
+    monkeypatch.setenv("DSAR_WEBHOOK_SECRET", "secret")
+    get_settings.cache_clear()
+    with pytest.raises(ConfigurationError, match="DSAR_VAULT_KEY must be set"):
+        check_key()
+    monkeypatch.setenv("DSAR_VAULT_KEY", Fernet.generate_key().decode())
+    get_settings.cache_clear()
+    check_key()

@@ -12,13 +12,16 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
+from dsar.audit import events_for
 from dsar.enums import RequestKind, StepStatus
 from dsar.models import Step
+from dsar.register import register_for
 from dsar.settings import get_settings
 from dsar.store import session_scope
-from dsar.vault import VaultRecord, open_content, vault_key
+from dsar.vault import VaultRecord, keep, open_content, vault_key
 from sandbox.personas import MARIA
 from sandbox.seed import MARIA_EMAIL
+from tests.factories import make_request
 from tests.flows.conftest import run, submit
 from tests.mailsink import Inbox
 
@@ -114,3 +117,34 @@ def test_a_rerun_keeps_each_order_once(engine_env: Inbox, sandbox: Any) -> None:
     with session_scope() as session:
         kept = session.exec(select(VaultRecord).where(VaultRecord.request_id == request_id)).all()
     assert len(kept) == MARIA.shopify_orders
+
+
+def test_the_monitor_purges_a_record_the_day_after_its_retention_ends(prefect_api: None) -> None:
+    """An order of 2026-03-10 is kept through 2033-12-31: a pass that day keeps it, the pass of
+    2034-01-01 purges it (counted in the report, an audit event), the next purges nothing."""
+    from flows.monitor import run_monitor
+
+    exception = register_for("lunexxa").retention_for("order_records")
+    assert exception is not None
+    with session_scope() as session:
+        request_id = make_request(session).id
+        keep(
+            session,
+            request_id=request_id,
+            recipient="shopify",
+            category="order_records",
+            exception=exception,
+            processor_id="gid://shopify/Order/1",
+            record_day=date(2026, 3, 10),
+            content={"name": "#4711"},
+            key=vault_key(),
+        )
+    assert "vault_purged" not in run_monitor(today=date(2033, 12, 31)).actions
+    with session_scope() as session:
+        assert len(session.exec(select(VaultRecord)).all()) == 1
+    assert run_monitor(today=date(2034, 1, 1)).actions["vault_purged"] == 1
+    assert "vault_purged" not in run_monitor(today=date(2034, 1, 1)).actions
+    with session_scope() as session:
+        assert session.exec(select(VaultRecord)).all() == []
+        purged = [e.data for e in events_for(session, request_id) if e.action == "vault_purged"]
+    assert purged == [{"count": 1, "today": "2034-01-01"}]
