@@ -24,7 +24,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -227,24 +227,6 @@ def listing(session: Session) -> list[dict[str, str]]:
             "retain_until": r.retain_until.isoformat(),
         }
         for r in rows
-    ]
-
-
-def kept_summary(records: Sequence[VaultRecord]) -> list[dict[str, Any]]:
-    """What an answer says is kept: per category, ground and law, how many records until when."""
-    grouped: dict[tuple[str, str, str], list[date]] = {}
-    for r in records:
-        grouped.setdefault((r.category, r.ground, r.law), []).append(r.retain_until)
-    return [
-        {
-            "category": category,
-            "ground": ground,
-            "law": law,
-            "count": len(ends),
-            "first_until": min(ends),
-            "until": max(ends),
-        }
-        for (category, ground, law), ends in sorted(grouped.items())
     ]
 
 

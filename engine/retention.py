@@ -24,6 +24,7 @@ from dsar.enums import RequestKind, StepStatus
 from dsar.errors import DsarError
 from dsar.models import Request, Step
 from dsar.register import Register, RetentionException
+from dsar.store import session_scope
 
 #: Register category → the connector's record category that holds it, one record per item.
 RECORDS_OF = {"order_records": "orders"}
@@ -132,3 +133,24 @@ def erase_blocked(session: Session, step: Step) -> bool:
         )
     ).first()
     return restriction is not None and restriction.status is not StepStatus.DONE
+
+
+def kept_items(request_id: str, register: Register) -> list[dict[str, Any]]:
+    """What the erasure answer says is kept, from the vault's records (never from the plan):
+    per recipient, category, ground and end of retention, how many records."""
+    with session_scope() as session:
+        records = vault.records_of(session, request_id)
+    groups: dict[tuple[str, str, str, date], int] = {}
+    for r in records:
+        key = (r.recipient, r.category, f"{r.ground} — {r.law}", r.retain_until)
+        groups[key] = groups.get(key, 0) + 1
+    return [
+        {
+            "recipient": register.recipient(recipient).name,
+            "categories": [register.category(category).name],
+            "ground": ground,
+            "until": until,
+            "count": count,
+        }
+        for (recipient, category, ground, until), count in sorted(groups.items())
+    ]
