@@ -212,12 +212,16 @@ async def run_connector_step(step_id: str) -> str:
             )
             finished = await off_loop(_finish, step_id, gone, result=_outcome_result(gone))
             return finished.status.value
-        kept = await retained(
-            step,
-            request,
-            register_for(request.controller),
-            connector_for(request.controller, step.connector, recipient=step.recipient),
-            subject_of(request),
+        kept = (
+            await retained(
+                step,
+                request,
+                register_for(request.controller),
+                connector_for(request.controller, step.connector, recipient=step.recipient),
+                subject_of(request),
+            )
+            if step.action == "restrict" and step.retention_ground
+            else []
         )
         outcome, result = await _call(step, request)
     except TransientError:
