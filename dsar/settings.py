@@ -155,6 +155,8 @@ class Settings(BaseSettings):
     registers_dir: Path = Field(default=Path("deployments/registers"))
 
     webhook_secret: SecretStr = SecretStr("")
+    #: Fernet key of the retention vault (dsar.vault); in development one is made under home.
+    vault_key: SecretStr = SecretStr("")
     public_url: str = "http://127.0.0.1:8600"
     smtp_url: str = ""
     mail_from: str = "privacy@dsar.invalid"

@@ -19,6 +19,7 @@ from engine.progress import (
     step_rows,
 )
 from engine.recipients import decide, decide_recipient, establish_recipients
+from engine.retention import kept_items
 from engine.steps import (
     carry_out_step,
     lift_restriction,
@@ -37,6 +38,7 @@ __all__ = [
     "establish_recipients",
     "finalize",
     "identity_gate",
+    "kept_items",
     "kind_of",
     "lift_restriction",
     "load",

@@ -26,6 +26,7 @@ from engine.context import ACTOR, load
 from engine.notices import send_to_subject
 from engine.progress import open_manual_tasks, pending_steps, settle, step_rows
 from engine.recipients import findings_of
+from engine.retention import kept_items
 
 
 def answer_no_data(request_id: str) -> None:
@@ -212,7 +213,7 @@ def _answer_facts(
             ],
         }
     if kind is RequestKind.ERASURE:
-        return {"erased": items("erase"), "kept": [i for i in items("restrict") if i["ground"]]}
+        return {"erased": items("erase"), "kept": kept_items(request.id, register)}
     if kind is RequestKind.RESTRICTION:
         return {"restricted": items("restrict")}
     if kind in (RequestKind.OBJECTION, RequestKind.OPT_OUT, RequestKind.LIMIT_SENSITIVE):

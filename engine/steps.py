@@ -36,12 +36,14 @@ from dsar.enums import RequestKind, RequestStatus, StepStatus
 from dsar.errors import DsarError, InputError
 from dsar.models import Request, Step, utcnow
 from dsar.plan import MANUAL, build_plan, steps_of, store_plan
+from dsar.register import register_for
 from dsar.settings import get_settings
 from dsar.store import claim_step, session_scope
 from engine.context import ACTOR, close_connectors, connector_for, load, subject_of
 from engine.notices import send_to_subject
 from engine.offload import off_loop
 from engine.recipients import findings_of
+from engine.retention import Kept, erase_blocked, retained, store
 
 # ------------------------------------------------------------------------------------------
 # Planning
@@ -136,10 +138,14 @@ def _begin(step_id: str) -> tuple[Step, Request, bool] | None:
         return step, request, interrupted
 
 
-def _finish(step_id: str, outcome: Outcome | None, *, result: dict[str, Any]) -> Step:
+def _finish(
+    step_id: str, outcome: Outcome | None, *, result: dict[str, Any], kept: Sequence[Kept] = ()
+) -> Step:
     with session_scope() as session:
         step = session.get(Step, step_id)
         assert step is not None  # noqa: S101 - read in _begin
+        if kept:  # the vault's copy commits with the step, or neither does
+            result = {**result, "vaulted": store(session, step, list(kept))}
         pending = outcome is not None and not outcome.complete
         lifecycle.move_step(step, StepStatus.PENDING if pending else StepStatus.DONE)
         step.external_ref = outcome.job_ref if outcome is not None else step.external_ref
@@ -191,6 +197,10 @@ async def run_connector_step(step_id: str) -> str:
     if begun is None:
         return await off_loop(_status_of, step_id)
     step, request, interrupted = begun
+    if await off_loop(_blocked, step_id):
+        error = DsarError("the records the law keeps are not in the vault yet: restrict first")
+        await off_loop(record_failure, step_id, error)
+        return StepStatus.FAILED.value
     try:
         if interrupted and step.action == "erase" and await _already_gone(step, request):
             gone = Outcome(
@@ -202,13 +212,30 @@ async def run_connector_step(step_id: str) -> str:
             )
             finished = await off_loop(_finish, step_id, gone, result=_outcome_result(gone))
             return finished.status.value
+        kept = (
+            await retained(
+                step,
+                request,
+                register_for(request.controller),
+                connector_for(request.controller, step.connector, recipient=step.recipient),
+                subject_of(request),
+            )
+            if step.action == "restrict" and step.retention_ground
+            else []
+        )
         outcome, result = await _call(step, request)
     except TransientError:
         raise
     except (ConnectorError, DsarError) as exc:
         await off_loop(record_failure, step_id, exc)
         return StepStatus.FAILED.value
-    return (await off_loop(_finish, step_id, outcome, result=result)).status.value
+    return (await off_loop(_finish, step_id, outcome, result=result, kept=kept)).status.value
+
+
+def _blocked(step_id: str) -> bool:
+    with session_scope() as session:
+        step = session.get(Step, step_id)
+        return step is not None and erase_blocked(session, step)
 
 
 def _status_of(step_id: str) -> str:

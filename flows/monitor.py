@@ -83,6 +83,12 @@ def purge(now: datetime, retention_days: int) -> dict[str, int]:
     return monitoring.purge(now, retention_days)
 
 
+@task(name="purge-retained", cache_policy=NO_CACHE)
+def purge_retained(today: date) -> dict[str, int]:
+    """Destroy the retention vault's records whose period has ended."""
+    return monitoring.purge_retained(today)
+
+
 async def _poll_jobs(jobs: list[DueItem], policy: MonitorPolicy) -> Counter[str]:
     """Poll each pending job (bounded), then answer the requests with no job left pending."""
     gate = asyncio.Semaphore(policy.poll_concurrency)
@@ -148,6 +154,7 @@ async def deadline_monitor(today: str | None = None) -> dict[str, Any]:
         report.actions.update(await _poll_jobs(report.pending_jobs, policy))
     report.actions.update(await _requeue(report.requeue))
     report.actions.update(purge(now, policy.evidence_retention_days))
+    report.actions.update(purge_retained(day))
     report.actions = +report.actions  # drop the zero counts
     await acreate_table_artifact(
         key=ARTIFACT_KEY, table=report.table_rows(), description=_description(report)

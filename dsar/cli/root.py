@@ -15,6 +15,7 @@ from dsar.cli import audit, deadline, demo, monitor, registers, requests, run, s
 from dsar.cli import usrequests as _usrequests  # noqa: F401 - adds `request verify`, `agent`
 from dsar.cli.db import db_app
 from dsar.cli.output import fail
+from dsar.cli.retention import retention_app
 from dsar.cli.staff import staff_app
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ app.add_typer(requests.request_app, name="request")
 app.add_typer(audit.audit_app, name="audit")
 app.add_typer(sandbox.sandbox_app, name="sandbox")
 app.add_typer(staff_app, name="staff")
+app.add_typer(retention_app, name="retention")
 app.command()(deadline.deadline)
 app.command("run")(run.run_request)
 app.command()(monitor.monitor)

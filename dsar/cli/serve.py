@@ -38,6 +38,9 @@ def serve(
             asyncio.run(load_secret_blocks())
         # every shop's own secrets and credentials, and none shared between shops
         settings.check_controllers(served_controllers())
+        from dsar.vault import check_key
+
+        check_key(settings)  # the retention vault's key: required in production
         zone = timezone or _default_zone()
         from deployments.serve import serve as run_server
 

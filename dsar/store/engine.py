@@ -27,6 +27,7 @@ from dsar.appeal_records import Appeal as _Appeal  # noqa: F401 - its table join
 from dsar.errors import NotFoundError
 from dsar.models import Step
 from dsar.store.connect import get_engine
+from dsar.vault import VaultRecord  # noqa: F401 - the vault's table belongs to the schema
 
 T = TypeVar("T")
 
