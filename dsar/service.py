@@ -18,7 +18,9 @@ from dsar.deadlines import ClockStop, compute_deadlines, receipt_date
 from dsar.enums import RequestKind, RequestStatus
 from dsar.errors import InputError, NotFoundError
 from dsar.models import Request, RequestCreate, utcnow
+from dsar.refusal import flag_repeats
 from dsar.register import Register
+from dsar.settings import get_settings
 
 
 def default_idempotency_key(create: RequestCreate, received_at: datetime) -> str:
@@ -93,6 +95,12 @@ def submit_request(
     )
     if create.verified_by:
         mark_verified(session, request=request, how=create.verified_by, actor=actor)
+    flag_repeats(
+        session,
+        request=request,
+        window_days=get_settings().repeat_request_window_days,
+        actor=actor,
+    )
     return request, True
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import typer
 
 from dsar.cli import audit, deadline, demo, monitor, registers, requests, run, sandbox, serve, tasks
+from dsar.cli import refusals as refusals  # attaches `request refuse` to its group
 from dsar.cli.db import db_app
 from dsar.cli.output import fail
 
