@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from dsar.export.readable import CategoryView, readable_categories
 from dsar.export.records import SourceResult, Table, category_tables
 from dsar.register import EEA_COUNTRIES, Register, parse_duration
 
@@ -49,6 +50,9 @@ class RecipientSection:
     state: str
     note: str
     tables: tuple[Table, ...]
+    #: The same records in the shapes people know, in the report's language (the HTML shows
+    #: these; ``tables`` feed the CSV files, complete).
+    views: tuple[CategoryView, ...] = ()
 
 
 def report_language(language: str) -> str:
@@ -118,7 +122,7 @@ def render_report(
         controller=ctl,
         authority=ctl.supervisory_authority,
         found_any=any(result.records for result in results),
-        sections=recipient_sections(register, results, received),
+        sections=recipient_sections(register, results, received, language=language),
         categories=register.categories,
         purposes=purposes,
         indirect_sources=[
@@ -137,9 +141,12 @@ def recipient_sections(
     register: Register,
     results: Sequence[SourceResult],
     received: Mapping[str, Sequence[str]] | None = None,
+    *,
+    language: str = "en",
 ) -> list[RecipientSection]:
     """Every register recipient in register order, then any source the register does not name."""
     names = {c.key: c.name for c in register.categories}
+    lang = report_language(language)
     by_recipient: dict[str, list[SourceResult]] = {}
     for result in results:
         by_recipient.setdefault(result.recipient, []).append(result)
@@ -164,6 +171,7 @@ def recipient_sections(
                 state=state,
                 note=note,
                 tables=_named_tables(found, names),
+                views=readable_categories(found, language=lang, names=names),
             )
         )
     for key, found in by_recipient.items():
@@ -180,6 +188,7 @@ def recipient_sections(
                 state=_state(found, manual=False),
                 note=" ".join(x.note for x in found if x.note),
                 tables=_named_tables(found, names),
+                views=readable_categories(found, language=lang, names=names),
             )
         )
     return sections
