@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from dsar.enums import RequestKind
-from dsar.export import ExportedRecord, SourceResult, build_package
-from dsar.export.readable import readable_categories
+from dsar.export import ExportedRecord, SourceResult, build_package, readable_categories
 from dsar.register import register_for
 
 #: A customer and an order as Shopify's REST Admin API writes them (trimmed).
