@@ -90,15 +90,18 @@ def render_report(
     it is there (``None``: nothing was established, and nothing is claimed either way).
     """
     ctl = register.controller
-    names = {c.key: c.name for c in register.categories}
+    lang = report_language(language)
+    names = {c.key: c.text("name", lang) for c in register.categories}
     purposes = [
         {
-            "description": p.description,
-            "legal_basis": p.legal_basis,
+            "description": p.text("description", lang),
+            "legal_basis": p.text("legal_basis", lang),
             "categories": [names.get(c, c) for c in p.categories],
-            "retention": p.retention,
-            "source": p.source,
-            "automated_decision_making": p.automated_decision_making,
+            "retention": p.text("retention", lang),
+            "source": p.text("source", lang),
+            "indirect": p.source.strip().lower() not in _FROM_SUBJECT,
+            "automated_decision_making": p.text("automated_decision_making", lang),
+            "automated": p.automated_decision_making.strip().lower() != "none",
         }
         for p in register.purposes
     ]
@@ -106,31 +109,35 @@ def render_report(
         {
             "category": names.get(e.category, e.category),
             "ground": e.ground,
-            "law": e.law,
+            "law": e.text("law", lang),
             "period": parse_duration(e.period),
             "from_year_end": e.from_year_end,
-            "description": e.description,
+            "description": e.text("description", lang),
         }
         for e in register.retention_exceptions
     ]
-    known = {r.key: r.name for r in register.recipients}
+    categories = [
+        {
+            "name": c.text("name", lang),
+            "description": c.text("description", lang),
+            "special": c.special,
+        }
+        for c in register.categories
+    ]
+    known = {r.key: r.text("name", lang) for r in register.recipients}
     template = _environment().get_template("report.html.j2")
     return template.render(
-        lang=report_language(language),
+        lang=lang,
         request_id=request_id,
         generated=now.astimezone(ZoneInfo(ctl.timezone)).strftime("%Y-%m-%d %H:%M %Z"),
         controller=ctl,
         authority=ctl.supervisory_authority,
         found_any=any(result.records for result in results),
         sections=recipient_sections(register, results, received, language=language),
-        categories=register.categories,
+        categories=categories,
         purposes=purposes,
-        indirect_sources=[
-            p for p in purposes if str(p["source"]).strip().lower() not in _FROM_SUBJECT
-        ],
-        automated=[
-            p for p in purposes if str(p["automated_decision_making"]).strip().lower() != "none"
-        ],
+        indirect_sources=[p for p in purposes if p["indirect"]],
+        automated=[p for p in purposes if p["automated"]],
         retention_exceptions=exceptions,
         notified=[known.get(key, key) for key in notified],
         show_notified=bool(notified),
@@ -145,8 +152,8 @@ def recipient_sections(
     language: str = "en",
 ) -> list[RecipientSection]:
     """Every register recipient in register order, then any source the register does not name."""
-    names = {c.key: c.name for c in register.categories}
     lang = report_language(language)
+    names = {c.key: c.text("name", lang) for c in register.categories}
     by_recipient: dict[str, list[SourceResult]] = {}
     for result in results:
         by_recipient.setdefault(result.recipient, []).append(result)
@@ -161,12 +168,12 @@ def recipient_sections(
         sections.append(
             RecipientSection(
                 key=r.key,
-                name=r.name,
-                address=r.address,
+                name=r.text("name", lang),
+                address=r.text("address", lang),
                 country=r.country,
                 in_eea=r.country in EEA_COUNTRIES,
                 role=r.role.value,
-                safeguard=r.transfer_safeguard,
+                safeguard=r.text("transfer_safeguard", lang),
                 categories=tuple(names.get(c, c) for c in r.categories),
                 state=state,
                 note=note,

@@ -11,6 +11,7 @@ from dsar.register.catalogue import (
 )
 from dsar.register.model import Recipient, Register, RetentionException
 from dsar.register.parse import discover_registers, load_register, parse_register
+from dsar.register.translated import missing_translations
 from dsar.register.values import EEA_COUNTRIES, KNOWN_CONNECTORS, parse_duration
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "discover_registers",
     "explicit_register",
     "load_register",
+    "missing_translations",
     "parse_duration",
     "parse_register",
     "register_for",
