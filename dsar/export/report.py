@@ -108,7 +108,7 @@ def render_report(
     exceptions = [
         {
             "category": names.get(e.category, e.category),
-            "ground": e.ground,
+            "ground": e.text("ground", lang),
             "law": e.text("law", lang),
             "period": parse_duration(e.period),
             "from_year_end": e.from_year_end,

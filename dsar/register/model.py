@@ -201,7 +201,7 @@ class RetentionException(_Entry, Translated):
     codes do (§ 132 BAO, § 212 UGB, § 147 AO).
     """
 
-    TRANSLATABLE = ("law", "description")
+    TRANSLATABLE = ("ground", "law", "description")
 
     category: str
     ground: Text

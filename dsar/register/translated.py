@@ -10,22 +10,18 @@ them in each other language the controller answers in (``Controller.languages``)
         de:
           description: Versand des E-Mail-Newsletters über die Angebote des Shops.
 
-:func:`missing_translations` lists what is still untranslated (``dsar register check``).
+``dsar.register.completeness.missing_translations`` lists what is still untranslated
+(``dsar register check``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, StringConstraints, model_validator
 
 from dsar.register.values import _Located
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from dsar.register.model import Register
 
 Language = Literal["en", "de"]
 _Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -63,25 +59,3 @@ class Translated(BaseModel):
             default = type(self).model_fields[name].default
             if value and value != default and name not in texts:
                 yield name
-
-
-def missing_translations(register: Register) -> list[str]:
-    """Each text the register lacks in one of the controller's ``languages``, by location
-    (``purposes.4.translations.de.retention``); empty when the register is complete."""
-    ctl = register.controller
-    wanted = [language for language in ctl.languages if language != ctl.default_language]
-    sections: dict[str, Sequence[Translated]] = {
-        "categories": register.categories,
-        "purposes": register.purposes,
-        "recipients": register.recipients,
-        "retention_exceptions": register.retention_exceptions,
-    }
-    missing = []
-    for language in wanted:
-        for section, entries in sections.items():
-            for index, entry in enumerate(entries):
-                missing += [
-                    f"{section}.{index}.translations.{language}.{name}"
-                    for name in entry.untranslated(language)
-                ]
-    return missing

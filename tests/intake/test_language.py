@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.engine import Engine
 
-from dsar.intake.language import detect_language
+from dsar.intake import detect_language
 from tests.intake.conftest import VALID, TestClient, contact_headers, encode, stored_requests
 
 GERMAN = (
