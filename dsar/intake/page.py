@@ -77,6 +77,15 @@ TEXTS: dict[str, dict[str, Any]] = {
         "address is yours: only then do we process it.",
         "confirm_submit": "Confirm",
         "confirm_error": "This page has expired. Please press the button again.",
+        "corrections_intro": "You asked us to correct your data. Please enter the corrected "
+        "values of the fields that are wrong (leave the others empty).",
+        "corrections_error": "Please enter at least one corrected value: we cannot correct "
+        "your data without knowing what is right.",
+        "correction_fields": {
+            "first_name": "First name", "last_name": "Last name", "email": "E-mail address",
+            "phone": "Phone", "address1": "Street and number", "address2": "Address line 2",
+            "city": "City", "zip": "Postcode", "country": "Country",
+        },
         "verified_title": "E-mail address confirmed",
         "verified_text": "Thank you. We are now processing your request and will write to you "
         "when it is done. Reference:",
@@ -142,6 +151,15 @@ TEXTS: dict[str, dict[str, Any]] = {
         "diese E-Mail-Adresse Ihnen gehört: erst dann bearbeiten wir sie.",
         "confirm_submit": "Bestätigen",
         "confirm_error": "Diese Seite ist abgelaufen. Bitte drücken Sie die Schaltfläche erneut.",
+        "corrections_intro": "Sie haben uns gebeten, Ihre Daten zu berichtigen. Bitte geben "
+        "Sie die richtigen Werte der unrichtigen Felder an (die übrigen bleiben leer).",
+        "corrections_error": "Bitte geben Sie mindestens einen richtigen Wert an: ohne ihn "
+        "können wir Ihre Daten nicht berichtigen.",
+        "correction_fields": {
+            "first_name": "Vorname", "last_name": "Nachname", "email": "E-Mail-Adresse",
+            "phone": "Telefon", "address1": "Straße und Hausnummer", "address2": "Adresszusatz",
+            "city": "Ort", "zip": "Postleitzahl", "country": "Land",
+        },
         "verified_title": "E-Mail-Adresse bestätigt",
         "verified_text": "Vielen Dank. Wir bearbeiten Ihre Anfrage jetzt und melden uns, sobald "
         "sie erledigt ist. Zeichen:",

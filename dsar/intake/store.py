@@ -225,6 +225,8 @@ def submit_contact(
         details["message"] = form.message
     if form.order_number:
         details["order_number"] = form.order_number
+    if form.corrections:
+        details["changes"] = form.corrections
     kind = form.kind
     guess = None
     if kind is None:
