@@ -171,14 +171,16 @@ def _answer_facts(
             if s.status in (StepStatus.DONE, StepStatus.PENDING)
         ]
 
+    lang = request.language[:2]  # the register's texts in the person's language
+
     def name(key: str) -> str:
-        return register.recipient(key).name
+        return register.recipient(key).text("name", lang)
 
     def items(action: str) -> list[dict[str, Any]]:
         return [
             {
                 "recipient": name(s.recipient),
-                "categories": [register.category(c).name for c in s.categories],
+                "categories": [register.category(c).text("name", lang) for c in s.categories],
                 "ground": s.retention_ground,
                 "until": s.retention_until,
             }
@@ -191,11 +193,15 @@ def _answer_facts(
         received = [r for r in register.recipients if (f := findings.get(r.key)) and f.received]
         return {
             "recipients": [
-                {"name": r.name, "country": r.country, "evidence": list(findings[r.key].reasons)}
+                {
+                    "name": r.text("name", lang),
+                    "country": r.country,
+                    "evidence": list(findings[r.key].reasons),
+                }
                 for r in received
             ],
             "other_recipients": [
-                {"name": r.name, "country": r.country}
+                {"name": r.text("name", lang), "country": r.country}
                 for r in register.recipients
                 if r not in received
             ],
