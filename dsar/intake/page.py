@@ -62,6 +62,7 @@ TEXTS: dict[str, dict[str, Any]] = {
             "message": "The message is too long (at most 5,000 characters).",
             "order_number": "The order number is too long (at most 64 characters).",
             "controller": "Please choose the shop.",
+            "corrections": "Please check the corrected values (at most 200 characters each).",
         },
         "field_error": "Please check this field.",
         "csrf_error": "The form has expired. Please send it again.",
@@ -77,6 +78,8 @@ TEXTS: dict[str, dict[str, Any]] = {
         "address is yours: only then do we process it.",
         "confirm_submit": "Confirm",
         "confirm_error": "This page has expired. Please press the button again.",
+        "corrections_legend": "Only for a correction: the right values",
+        "corrections_hint": "Fill in only the fields that are wrong, with the right value.",
         "corrections_intro": "You asked us to correct your data. Please enter the corrected "
         "values of the fields that are wrong (leave the others empty).",
         "corrections_error": "Please enter at least one corrected value: we cannot correct "
@@ -134,6 +137,7 @@ TEXTS: dict[str, dict[str, Any]] = {
             "message": "Die Nachricht ist zu lang (höchstens 5.000 Zeichen).",
             "order_number": "Die Bestellnummer ist zu lang (höchstens 64 Zeichen).",
             "controller": "Bitte wählen Sie den Shop.",
+            "corrections": "Bitte prüfen Sie die richtigen Werte (je höchstens 200 Zeichen).",
         },
         "field_error": "Bitte prüfen Sie dieses Feld.",
         "csrf_error": "Das Formular ist abgelaufen. Bitte senden Sie es erneut.",
@@ -151,6 +155,8 @@ TEXTS: dict[str, dict[str, Any]] = {
         "diese E-Mail-Adresse Ihnen gehört: erst dann bearbeiten wir sie.",
         "confirm_submit": "Bestätigen",
         "confirm_error": "Diese Seite ist abgelaufen. Bitte drücken Sie die Schaltfläche erneut.",
+        "corrections_legend": "Nur für eine Berichtigung: die richtigen Werte",
+        "corrections_hint": "Füllen Sie nur die unrichtigen Felder aus, mit dem richtigen Wert.",
         "corrections_intro": "Sie haben uns gebeten, Ihre Daten zu berichtigen. Bitte geben "
         "Sie die richtigen Werte der unrichtigen Felder an (die übrigen bleiben leer).",
         "corrections_error": "Bitte geben Sie mindestens einen richtigen Wert an: ohne ihn "

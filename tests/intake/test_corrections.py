@@ -111,3 +111,22 @@ class TestVerificationAsksForCorrections:
             _, token, _ = issue_challenge(session, request=request, tz="Europe/Vienna")
             session.commit()
         assert "correct_last_name" not in client.get(f"/verify/{token}").text
+
+
+class TestRequestPageCorrections:
+    def test_the_request_page_takes_the_corrected_values(
+        self, client: TestClient, engine: Engine
+    ) -> None:
+        """The page offers a field per correctable value; what is filled in is stored."""
+        page = client.get("/privacy-request?lang=de")
+        assert 'name="correct_city"' in page.text
+        assert "Nur für eine Berichtigung" in page.text
+        data = {
+            "csrf_token": token_of(page.text), "language": "de", "controller": "lunexxa",
+            "kind": "rectification", "email": "jana.novak@example.com", "name": "Jana Novak",
+            "correct_city": "Graz", "correct_zip": "8010", "correct_last_name": "",
+        }  # fmt: skip
+        response = client.post("/privacy-request?lang=de", data=data)
+        assert response.status_code == 200
+        [stored] = stored_requests(engine)
+        assert stored.details["changes"] == {"city": "Graz", "zip": "8010"}
