@@ -216,6 +216,13 @@ def _answer_facts(
     return {"fields": fields, "recipients": list(dict.fromkeys(name(s.recipient) for s in done))}
 
 
+def answer_facts(
+    request: Request, register: Register, findings: Mapping[str, Finding]
+) -> dict[str, Any]:
+    """What the answer to ``request`` reports, in the person's language (as the letter says it)."""
+    return _answer_facts(request, register, findings)
+
+
 def _notified(request_id: str, register: Register) -> list[str]:
     """Recipients told of the action (Art. 19 sentence 2): by API or by notice — not one whose
     connector found nothing of the person, nor one staff decided never had the data."""

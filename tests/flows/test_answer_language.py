@@ -8,7 +8,7 @@ from sqlmodel import Session
 from dsar.enums import Verdict
 from dsar.evidence import Finding
 from dsar.register import register_for
-from engine.answers import _answer_facts
+from engine import answer_facts
 from tests.factories import make_request
 
 
@@ -18,7 +18,7 @@ def test_a_german_access_answer_names_the_recipients_in_german(engine: Engine) -
         request = make_request(session, language="de")
         session.commit()
     findings = {"shopify": Finding("shopify", Verdict.RECEIVED, ("its records hold the person",))}
-    facts = _answer_facts(request, register_for("lunexxa"), findings)
+    facts = answer_facts(request, register_for("lunexxa"), findings)
     assert (
         facts["recipients"][0]["name"] == "Shopify International Limited (Hosting und Shopsystem)"
     )
