@@ -25,7 +25,7 @@ def build_deployments(*, timezone: str) -> list[Any]:
 
     from flows.monitor import deadline_monitor
     from flows.process import complete_manual_task, process_request, process_requests
-    from flows.staff import staff_request
+    from flows.staff import staff_refusal, staff_request
 
     return [
         process_request.to_deployment(name="process-request", tags=["dsar"]),
@@ -37,6 +37,7 @@ def build_deployments(*, timezone: str) -> list[Any]:
         ),
         complete_manual_task.to_deployment(name="complete-manual-task", tags=["dsar", "staff"]),
         staff_request.to_deployment(name="staff-request", tags=["dsar", "staff"]),
+        staff_refusal.to_deployment(name="staff-refusal", tags=["dsar", "staff"]),
     ]
 
 

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, col, select
 
 from dsar import lifecycle
 from dsar.audit import append_event
-from dsar.deadlines import ClockStop, compute_deadlines
+from dsar.deadlines import ClockStop, compute_deadlines, receipt_date
 from dsar.enums import RequestKind, RequestStatus
 from dsar.errors import InputError, NotFoundError
 from dsar.models import Request, RequestCreate, utcnow
+from dsar.refusal import flag_repeats
 from dsar.register import Register
+from dsar.settings import get_settings
 from dsar.uslaw import NO_VERIFICATION_GROUND, NO_VERIFICATION_KINDS, check_kind_allowed
 
 
@@ -104,6 +106,12 @@ def submit_request(
             request_id=request.id,
             data={"ground": NO_VERIFICATION_GROUND},
         )
+    flag_repeats(
+        session,
+        request=request,
+        window_days=get_settings().repeat_request_window_days,
+        actor=actor,
+    )
     return request, True
 
 
@@ -176,13 +184,25 @@ def recompute_deadlines(*, request: Request, register: Register) -> None:
     request.effective_due_date = request.extended_due_date or request.due_date
 
 
+def controller_today(register: Register, now: datetime | None = None) -> date:
+    """Today's date where the controller is: the day deadlines are counted in."""
+    return receipt_date(now or utcnow(), register.controller.timezone)
+
+
 def extend_request(
-    session: Session, *, request: Request, register: Register, reason: str, actor: str
+    session: Session,
+    *,
+    request: Request,
+    register: Register,
+    reason: str,
+    actor: str,
+    now: datetime | None = None,
 ) -> Request:
     """Extend the deadline (GDPR Art. 12(3): by two further months; CCPA: to 90 days).
 
-    The subject must be told within the first period, with reasons: the caller sends that
-    notice and records ``extension_notified_at``.
+    The subject must be told within the first period, with reasons: an extension asked for
+    after that period's last day is refused, naming the day. The caller sends the notice and
+    records ``extension_notified_at``.
     """
     if request.status in lifecycle.FINAL:
         raise InputError(f"request is {request.status.value}; a closed request cannot be extended")
@@ -190,6 +210,14 @@ def extend_request(
         raise InputError("the deadline of this request has already been extended")
     if not reason.strip():
         raise InputError("an extension needs a reason (Art. 12(3))")
+    last_day = request.extension_notice_by
+    today = controller_today(register, now)
+    if last_day is not None and today > last_day:
+        raise InputError(
+            f"the first period ended on {last_day.isoformat()}: an extension had to be decided "
+            f"and told to the subject by then (Art. 12(3)); the answer was due "
+            f"{request.due_date.isoformat()}"
+        )
     request.extended = True
     request.extension_reason = reason.strip()
     recompute_deadlines(request=request, register=register)

@@ -177,6 +177,9 @@ class Settings(BaseSettings):
     #: attempt was interrupted mid-call: its asynchronous erasure may already be under way.
     reconcile_wait_seconds: float = Field(default=10.0, ge=0)
     evidence_retention_days: int = 3 * 365
+    #: A person's new request within this many days of an earlier one is flagged to staff as
+    #: possibly excessive (Art. 12(5)); 0 turns the flag off. Never a refusal by itself.
+    repeat_request_window_days: int = Field(default=90, ge=0)
 
     shopify_url: str = f"http://127.0.0.1:{SANDBOX_PORT_BASE}"
     shopify_token: SecretStr = SecretStr(SANDBOX_SHOPIFY_TOKEN)

@@ -3,7 +3,7 @@
 Other packages import these names from here; modules inside import each other directly.
 """
 
-from engine.answers import finalize, summary
+from engine.answers import answer_facts, finalize, summary
 from engine.context import close_connectors, load
 from engine.gate import identity_gate
 from engine.notices import notify_manual_step, transmit_portability
@@ -29,6 +29,7 @@ from engine.steps import (
 )
 
 __all__ = [
+    "answer_facts",
     "carry_out_step",
     "close_connectors",
     "complete_task",

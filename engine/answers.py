@@ -179,14 +179,16 @@ def _answer_facts(
             if s.status in (StepStatus.DONE, StepStatus.PENDING)
         ]
 
+    lang = request.language[:2]  # the register's texts in the person's language
+
     def name(key: str) -> str:
-        return register.recipient(key).name
+        return register.recipient(key).text("name", lang)
 
     def items(action: str) -> list[dict[str, Any]]:
         return [
             {
                 "recipient": name(s.recipient),
-                "categories": [register.category(c).name for c in s.categories],
+                "categories": [register.category(c).text("name", lang) for c in s.categories],
                 "ground": s.retention_ground,
                 "until": s.retention_until,
             }
@@ -200,14 +202,14 @@ def _answer_facts(
         return {
             "recipients": [
                 {
-                    "name": r.name,
+                    "name": r.text("name", lang),
                     "country": r.country,
                     "evidence": [in_language(e, request.language) for e in findings[r.key].reasons],
                 }
                 for r in received
             ],
             "other_recipients": [
-                {"name": r.name, "country": r.country}
+                {"name": r.text("name", lang), "country": r.country}
                 for r in register.recipients
                 if r not in received
             ],
@@ -220,6 +222,13 @@ def _answer_facts(
         return {"stopped": list(dict.fromkeys(name(s.recipient) for s in done))}
     fields = sorted(request.details.get("changes", {}))
     return {"fields": fields, "recipients": list(dict.fromkeys(name(s.recipient) for s in done))}
+
+
+def answer_facts(
+    request: Request, register: Register, findings: Mapping[str, Finding]
+) -> dict[str, Any]:
+    """What the answer to ``request`` reports, in the person's language (as the letter says it)."""
+    return _answer_facts(request, register, findings)
 
 
 def _notified(request_id: str, register: Register) -> list[str]:

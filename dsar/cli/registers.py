@@ -36,6 +36,18 @@ def register_check(
             )
             raise typer.Exit(2) from None
         fail(f"{exc.source}: {exc.location or '(file)'}: {exc.reason}", 2)
+    from dsar.register import missing_translations
+
+    missing = missing_translations(register)
+    if missing:
+        reason = f"missing translation ({len(missing)} text(s) untranslated)"
+        if as_json:
+            print_json(
+                {"ok": False, "file": str(file), "location": missing[0], "reason": reason,
+                 "missing_translations": missing}
+            )  # fmt: skip
+            raise typer.Exit(2)
+        fail(f"{file}: {reason}: " + ", ".join(missing), 2)
     rows = register.summary_rows()
     if as_json:
         print_json(

@@ -64,6 +64,7 @@ def request_payload(request: Request, session: Session | None = None) -> dict[st
     from dsar.models import RequestPublic
 
     payload: dict[str, Any] = json.loads(RequestPublic.of(request).model_dump_json())
+    payload["possibly_excessive"] = request.details.get("possibly_excessive")  # ids only
     if session is not None:
         from sqlmodel import col, select
 

@@ -12,6 +12,7 @@ import typer
 
 from dsar.cli import appeals as _appeals  # noqa: F401 - adds `request appeal`, `appeal-decide`
 from dsar.cli import audit, deadline, demo, monitor, registers, requests, run, sandbox, serve, tasks
+from dsar.cli import refusals as refusals  # attaches `request refuse` to its group
 from dsar.cli import usrequests as _usrequests  # noqa: F401 - adds `request verify`, `agent`
 from dsar.cli.db import db_app
 from dsar.cli.output import fail

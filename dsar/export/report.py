@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from dsar.export.readable import CategoryView, readable_categories
 from dsar.export.records import SourceResult, Table, category_tables
 from dsar.register import EEA_COUNTRIES, Register, parse_duration
 from dsar.uslaw import is_us, law_of
@@ -51,6 +52,9 @@ class RecipientSection:
     state: str
     note: str
     tables: tuple[Table, ...]
+    #: The same records in the shapes people know, in the report's language (the HTML shows
+    #: these; ``tables`` feed the CSV files, complete).
+    views: tuple[CategoryView, ...] = ()
 
 
 def report_language(language: str) -> str:
@@ -91,30 +95,41 @@ def render_report(
     citing the state's statutes (``report_us.html.j2``).
     """
     ctl = register.controller
-    names = {c.key: c.name for c in register.categories}
+    lang = report_language(language)
+    names = {c.key: c.text("name", lang) for c in register.categories}
     purposes = [
         {
-            "description": p.description,
-            "legal_basis": p.legal_basis,
+            "description": p.text("description", lang),
+            "legal_basis": p.text("legal_basis", lang),
             "categories": [names.get(c, c) for c in p.categories],
-            "retention": p.retention,
-            "source": p.source,
-            "automated_decision_making": p.automated_decision_making,
+            "retention": p.text("retention", lang),
+            "source": p.text("source", lang),
+            "indirect": p.source.strip().lower() not in _FROM_SUBJECT,
+            "automated_decision_making": p.text("automated_decision_making", lang),
+            "automated": p.automated_decision_making.strip().lower() != "none",
         }
         for p in register.purposes
     ]
     exceptions = [
         {
             "category": names.get(e.category, e.category),
-            "ground": e.ground,
-            "law": e.law,
+            "ground": e.text("ground", lang),
+            "law": e.text("law", lang),
             "period": parse_duration(e.period),
             "from_year_end": e.from_year_end,
-            "description": e.description,
+            "description": e.text("description", lang),
         }
         for e in register.retention_exceptions
     ]
-    known = {r.key: r.name for r in register.recipients}
+    categories = [
+        {
+            "name": c.text("name", lang),
+            "description": c.text("description", lang),
+            "special": c.special,
+        }
+        for c in register.categories
+    ]
+    known = {r.key: r.text("name", lang) for r in register.recipients}
     us = regime is not None and is_us(regime)
     template = _environment().get_template("report_us.html.j2" if us else "report.html.j2")
     extra: dict[str, Any] = {}
@@ -126,21 +141,17 @@ def render_report(
         }
     return template.render(
         **extra,
-        lang=report_language(language),
+        lang=lang,
         request_id=request_id,
         generated=now.astimezone(ZoneInfo(ctl.timezone)).strftime("%Y-%m-%d %H:%M %Z"),
         controller=ctl,
         authority=ctl.supervisory_authority,
         found_any=any(result.records for result in results),
-        sections=recipient_sections(register, results, received),
-        categories=register.categories,
+        sections=recipient_sections(register, results, received, language=language),
+        categories=categories,
         purposes=purposes,
-        indirect_sources=[
-            p for p in purposes if str(p["source"]).strip().lower() not in _FROM_SUBJECT
-        ],
-        automated=[
-            p for p in purposes if str(p["automated_decision_making"]).strip().lower() != "none"
-        ],
+        indirect_sources=[p for p in purposes if p["indirect"]],
+        automated=[p for p in purposes if p["automated"]],
         retention_exceptions=exceptions,
         notified=[known.get(key, key) for key in notified],
         show_notified=bool(notified),
@@ -151,9 +162,12 @@ def recipient_sections(
     register: Register,
     results: Sequence[SourceResult],
     received: Mapping[str, Sequence[str]] | None = None,
+    *,
+    language: str = "en",
 ) -> list[RecipientSection]:
     """Every register recipient in register order, then any source the register does not name."""
-    names = {c.key: c.name for c in register.categories}
+    lang = report_language(language)
+    names = {c.key: c.text("name", lang) for c in register.categories}
     by_recipient: dict[str, list[SourceResult]] = {}
     for result in results:
         by_recipient.setdefault(result.recipient, []).append(result)
@@ -168,16 +182,17 @@ def recipient_sections(
         sections.append(
             RecipientSection(
                 key=r.key,
-                name=r.name,
-                address=r.address,
+                name=r.text("name", lang),
+                address=r.text("address", lang),
                 country=r.country,
                 in_eea=r.country in EEA_COUNTRIES,
                 role=r.role.value,
-                safeguard=r.transfer_safeguard,
+                safeguard=r.text("transfer_safeguard", lang),
                 categories=tuple(names.get(c, c) for c in r.categories),
                 state=state,
                 note=note,
                 tables=_named_tables(found, names),
+                views=readable_categories(found, language=lang, names=names),
             )
         )
     for key, found in by_recipient.items():
@@ -194,6 +209,7 @@ def recipient_sections(
                 state=_state(found, manual=False),
                 note=" ".join(x.note for x in found if x.note),
                 tables=_named_tables(found, names),
+                views=readable_categories(found, language=lang, names=names),
             )
         )
     return sections

@@ -6,6 +6,7 @@ Other packages import these names from here; modules inside import each other di
 from dsar.intake.app import create_app
 from dsar.intake.classifier import classify, normalise
 from dsar.intake.guard import MAX_BODY, IntakeRejection, RateLimit, TokenBucket, shopify_hmac
+from dsar.intake.language import detect_language
 from dsar.intake.main import choose_dispatcher, rate_limit_of
 from dsar.intake.page import CSRF_COOKIE, CsrfGuard, page_language
 from dsar.intake.state import NoopDispatcher
@@ -22,6 +23,7 @@ __all__ = [
     "choose_dispatcher",
     "classify",
     "create_app",
+    "detect_language",
     "normalise",
     "page_language",
     "rate_limit_of",

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dsar.enums import RequestKind
+from dsar.intake.corrections import check_corrections, form_corrections
 from dsar.intake.guard import FORM, JSON, IntakeRejection
 
 #: The most form fields a body may carry; a request needs about seven.
@@ -46,6 +47,16 @@ class ContactForm(BaseModel):
     controller: str | None = Field(
         default=None, max_length=64, description="Register key when several shops are served."
     )
+    corrections: dict[str, str] = Field(
+        default_factory=dict,
+        description="Rectification: field -> new value (first_name, last_name, email, phone, "
+        "address1, address2, city, zip, country).",
+    )
+
+    @field_validator("corrections", mode="before")
+    @classmethod
+    def _known_corrections(cls, value: Any) -> dict[str, str]:
+        return check_corrections(value)
 
     @field_validator(*_OPTIONAL, mode="before")
     @classmethod
@@ -152,6 +163,8 @@ def validate_form(fields: dict[str, Any]) -> ContactForm:
     Pydantic checks the whole-form rule (a kind or a message) only once every field passed;
     it is added here as well, so a person sees all that is wrong at once.
     """
+    if "corrections" not in fields and (given := form_corrections(fields)):
+        fields = {**fields, "corrections": given}
     try:
         return ContactForm.model_validate(fields)
     except ValidationError as exc:

@@ -62,6 +62,7 @@ TEXTS: dict[str, dict[str, Any]] = {
             "message": "The message is too long (at most 5,000 characters).",
             "order_number": "The order number is too long (at most 64 characters).",
             "controller": "Please choose the shop.",
+            "corrections": "Please check the corrected values (at most 200 characters each).",
         },
         "field_error": "Please check this field.",
         "csrf_error": "The form has expired. Please send it again.",
@@ -77,6 +78,17 @@ TEXTS: dict[str, dict[str, Any]] = {
         "address is yours: only then do we process it.",
         "confirm_submit": "Confirm",
         "confirm_error": "This page has expired. Please press the button again.",
+        "corrections_legend": "Only for a correction: the right values",
+        "corrections_hint": "Fill in only the fields that are wrong, with the right value.",
+        "corrections_intro": "You asked us to correct your data. Please enter the corrected "
+        "values of the fields that are wrong (leave the others empty).",
+        "corrections_error": "Please enter at least one corrected value: we cannot correct "
+        "your data without knowing what is right.",
+        "correction_fields": {
+            "first_name": "First name", "last_name": "Last name", "email": "E-mail address",
+            "phone": "Phone", "address1": "Street and number", "address2": "Address line 2",
+            "city": "City", "zip": "Postcode", "country": "Country",
+        },
         "verified_title": "E-mail address confirmed",
         "verified_text": "Thank you. We are now processing your request and will write to you "
         "when it is done. Reference:",
@@ -125,6 +137,7 @@ TEXTS: dict[str, dict[str, Any]] = {
             "message": "Die Nachricht ist zu lang (höchstens 5.000 Zeichen).",
             "order_number": "Die Bestellnummer ist zu lang (höchstens 64 Zeichen).",
             "controller": "Bitte wählen Sie den Shop.",
+            "corrections": "Bitte prüfen Sie die richtigen Werte (je höchstens 200 Zeichen).",
         },
         "field_error": "Bitte prüfen Sie dieses Feld.",
         "csrf_error": "Das Formular ist abgelaufen. Bitte senden Sie es erneut.",
@@ -142,6 +155,17 @@ TEXTS: dict[str, dict[str, Any]] = {
         "diese E-Mail-Adresse Ihnen gehört: erst dann bearbeiten wir sie.",
         "confirm_submit": "Bestätigen",
         "confirm_error": "Diese Seite ist abgelaufen. Bitte drücken Sie die Schaltfläche erneut.",
+        "corrections_legend": "Nur für eine Berichtigung: die richtigen Werte",
+        "corrections_hint": "Füllen Sie nur die unrichtigen Felder aus, mit dem richtigen Wert.",
+        "corrections_intro": "Sie haben uns gebeten, Ihre Daten zu berichtigen. Bitte geben "
+        "Sie die richtigen Werte der unrichtigen Felder an (die übrigen bleiben leer).",
+        "corrections_error": "Bitte geben Sie mindestens einen richtigen Wert an: ohne ihn "
+        "können wir Ihre Daten nicht berichtigen.",
+        "correction_fields": {
+            "first_name": "Vorname", "last_name": "Nachname", "email": "E-Mail-Adresse",
+            "phone": "Telefon", "address1": "Straße und Hausnummer", "address2": "Adresszusatz",
+            "city": "Ort", "zip": "Postleitzahl", "country": "Land",
+        },
         "verified_title": "E-Mail-Adresse bestätigt",
         "verified_text": "Vielen Dank. Wir bearbeiten Ihre Anfrage jetzt und melden uns, sobald "
         "sie erledigt ist. Zeichen:",

@@ -38,6 +38,7 @@ from dsar.errors import InputError, RegisterError
 from dsar.intake.classifier import classify
 from dsar.intake.forms import problems, validate_form
 from dsar.intake.guard import IntakeRejection
+from dsar.intake.language import detect_language
 from dsar.models import AuditEvent, Request, RequestCreate
 from dsar.register import Register, explicit_register, register_for, served_controllers
 from dsar.service import submit_request
@@ -230,6 +231,8 @@ def submit_contact(
         details["message"] = form.message
     if form.order_number:
         details["order_number"] = form.order_number
+    if form.corrections:
+        details["changes"] = form.corrections
     kind = form.kind
     guess = None
     if kind is None:
@@ -241,7 +244,9 @@ def submit_contact(
             controller=register.controller.key,
             kind=kind,
             channel=channel,
-            language=form.language or register.controller.default_language,
+            language=form.language
+            or detect_language(form.message or "")
+            or register.controller.default_language,
             email=form.email,
             name=form.name,
             idempotency_key=key,

@@ -26,6 +26,13 @@ from dsar.errors import IdentityError, NotFoundError
 from dsar.export import resolve_download
 from dsar.identity import check_token, verify_code, verify_token
 from dsar.intake import page
+from dsar.intake.corrections import (
+    CORRECTABLE,
+    check_corrections,
+    form_corrections,
+    needs_corrections,
+    store_corrections,
+)
 from dsar.intake.forms import parse_fields
 from dsar.intake.gpc import gpc_signalled, record_gpc_opt_out
 from dsar.intake.guard import (
@@ -42,6 +49,7 @@ from dsar.register import served_controllers
 
 #: Longer tokens are not ours; they are answered without a database look-up.
 _MAX_TOKEN = 200
+_VERIFY_ACTOR = "intake:verification"
 
 
 def _gone(lang: str) -> HTMLResponse:
@@ -181,14 +189,15 @@ def _install_page(app: FastAPI) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _waiting(state: IntakeState, token: str) -> tuple[str, str] | None:
-    """The id and language of the request ``token`` would verify; ``None`` if it would not."""
+def _waiting(state: IntakeState, token: str) -> tuple[str, str, bool] | None:
+    """The id and language of the request ``token`` would verify, and whether it still has to
+    say what to correct; ``None`` if it would not verify."""
     if len(token) > _MAX_TOKEN:
         return None
     try:
         with write_session(state.engine) as session:
             waiting = check_token(session, token=token)
-            return waiting.id, _lang(waiting.language)
+            return waiting.id, _lang(waiting.language), needs_corrections(waiting)
     except IdentityError:
         return None
 
@@ -196,12 +205,12 @@ def _waiting(state: IntakeState, token: str) -> tuple[str, str] | None:
 def _confirm_page(
     state: IntakeState,
     token: str,
-    waiting: tuple[str, str],
+    waiting: tuple[str, str, bool],
     *,
     general_error: str | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    request_id, language = waiting
+    request_id, language, ask = waiting
     csrf = state.csrf.issue()
     body = page.render(
         "confirm",
@@ -210,6 +219,7 @@ def _confirm_page(
         action=f"/verify/{token}",
         reference=request_id,
         general_error=general_error,
+        corrections=CORRECTABLE if ask else (),
     )
     return _with_csrf_cookie(html(body, status), state, csrf, path="/verify")
 
@@ -252,12 +262,24 @@ def _install_links(app: FastAPI) -> None:
                     return _gone(language)
                 error = page.texts(waiting[1])["confirm_error"]
                 return _confirm_page(state, token, waiting, general_error=error, status=400)
-            if len(token) > _MAX_TOKEN:
+            waiting = _waiting(state, token)
+            if waiting is None:
                 return _gone(language)
+            try:  # a rectification says what to correct before it is confirmed (Art. 16)
+                changes = check_corrections(form_corrections(fields)) if waiting[2] else {}
+            except ValueError:
+                changes = {}
+            if waiting[2] and not changes:
+                error = page.texts(waiting[1])["corrections_error"]
+                return _confirm_page(state, token, waiting, general_error=error, status=400)
             try:
                 with write_session(state.engine) as session:
                     verified = verify_token(session, token=token)
                     request_id, lang = verified.id, verified.language
+                    if changes:
+                        store_corrections(
+                            session, request=verified, changes=changes, actor=_VERIFY_ACTOR
+                        )
             except IdentityError:
                 return _gone(language)
             state.start(request_id)

@@ -46,6 +46,7 @@ TEMPLATES: tuple[str, ...] = (
     "extension",
     "lift_restriction",
     "refusal_us",
+    "refusal",
     "rejection",
     "verification",
 )
@@ -104,6 +105,7 @@ VARIABLES: dict[str, tuple[str, ...]] = {
     ),
     "extension": (*_SUBJECT, "kind", "received_on", "new_due_date", "reasons"),
     "lift_restriction": (*_SUBJECT, "categories", "lift_on", "reasons"),
+    "refusal": (*_SUBJECT, "kind", "received_on", "ground", "reasons"),
     "rejection": (*_SUBJECT, "kind", "received_on", "reasons"),
     "verification": (*_SUBJECT, "kind", "verify_url", "code", "expires_at"),
 }

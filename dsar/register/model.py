@@ -27,6 +27,7 @@ from pydantic import (
 from dsar.enums import RecipientRole, Regime
 from dsar.errors import NotFoundError
 from dsar.register.applicability import Applicability
+from dsar.register.translated import Language, Translated
 from dsar.register.values import (
     EEA_COUNTRIES,
     _check_connector,
@@ -87,6 +88,8 @@ class Controller(_Entry):
     regimes: tuple[Regime, ...]
     supervisory_authority: SupervisoryAuthority
     default_language: Literal["en", "de"] = "en"
+    #: Further languages the register's texts are given in (``translations``), for answers.
+    languages: tuple[Language, ...] = ()
     representative: Text | None = None  # Art. 27, for a controller outside the EU
     applicability: Applicability | None = None  # the facts behind ``regimes``, as asserted
 
@@ -106,7 +109,7 @@ class Controller(_Entry):
         return self
 
 
-class Category(_Keyed):
+class Category(_Keyed, Translated):
     """A category of personal data (Art. 15(1)(b)).
 
     ``provided_by_subject`` bounds portability: Art. 20 covers data the subject provided,
@@ -114,14 +117,24 @@ class Category(_Keyed):
     ``special`` marks Art. 9 data.
     """
 
+    TRANSLATABLE = ("name", "description")
+
     name: Text
     description: Text
     provided_by_subject: bool
     special: bool = False
 
 
-class Purpose(_Keyed):
+class Purpose(_Keyed, Translated):
     """Why categories are processed, on which basis, for how long and from where (Art. 15(1))."""
+
+    TRANSLATABLE = (
+        "description",
+        "legal_basis",
+        "retention",
+        "source",
+        "automated_decision_making",
+    )
 
     description: Text
     legal_basis: Text
@@ -153,12 +166,14 @@ class Notice(_Entry):
         return self.email if self.email is not None else str(self.webhook)
 
 
-class Recipient(_Keyed):
+class Recipient(_Keyed, Translated):
     """Someone the data is disclosed to (Art. 4(9)), named by identity (CJEU C-154/21).
 
     ``marketing`` marks a direct-marketing recipient, which an objection (Art. 21(3)) or a
     withdrawal of consent (Art. 7(3)) must stop.
     """
+
+    TRANSLATABLE = ("name", "address", "transfer_safeguard")
 
     name: Text
     address: Text
@@ -181,12 +196,14 @@ class Recipient(_Keyed):
         return self
 
 
-class RetentionException(_Entry):
+class RetentionException(_Entry, Translated):
     """A legal duty to keep a category, which turns its erasure into restriction (Art. 17(3)).
 
     ``from_year_end`` counts the period from the end of the calendar year, as tax and commercial
     codes do (§ 132 BAO, § 212 UGB, § 147 AO).
     """
+
+    TRANSLATABLE = ("ground", "law", "description")
 
     category: str
     ground: Text

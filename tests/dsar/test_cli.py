@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -194,15 +195,25 @@ class TestRequests:
         assert "no request" in err
 
     def test_extend_sets_extended_due_date(self, dsar_home: Path) -> None:
-        """Art. 12(3): extension to three months from receipt."""
-        payload = self._submit("--received", "2026-03-05T10:00:00+01:00")
+        """Art. 12(3): extension to three months from receipt, within the first month."""
+        from dsar.deadlines import compute_deadlines
+
+        received = datetime.now(UTC) - timedelta(days=3)
+        payload = self._submit("--received", received.isoformat())
         code, out, err = run(
             "request", "extend", payload["id"], "--reason", "many systems", "--json"
         )
         assert code == 0, err
         extended = json.loads(out)
-        assert (extended["extended"], extended["extended_due_date"]) == (True, "2026-06-05")
-        assert extended["effective_due_date"] == "2026-06-05"
+        expected = compute_deadlines(
+            regime="gdpr", received_at=received, country="AT", subdivision="9"
+        ).extended_due_date
+        assert expected is not None
+        assert (extended["extended"], extended["extended_due_date"]) == (
+            True,
+            expected.isoformat(),
+        )
+        assert extended["effective_due_date"] == expected.isoformat()
         outbox = list((dsar_home / "outbox").glob("*.eml"))
         assert len(outbox) == 1  # Art. 12(3): the subject is told, with reasons
         assert "many systems" in outbox[0].read_text()

@@ -87,6 +87,7 @@ CONTEXT: dict[str, Any] = {
     ],
     "restricted": [{"recipient": "Shopify", "categories": ["orders"]}],
     "stopped": ["Klaviyo, Inc."],
+    "ground": "excessive",
     "reasons": "The confirmation link expired unanswered.",
     "new_due_date": date(2026, 6, 5),
     "lift_on": date(2026, 5, 4),
