@@ -22,6 +22,7 @@ from dsar.audit import append_event
 from dsar.enums import ManualTaskStatus, RequestStatus
 from dsar.errors import DsarError
 from dsar.models import ManualTask, Step
+from dsar.refusal import refuse_request
 from dsar.register import register_for
 from dsar.service import extend_request, get_request, send_extension_notice
 from dsar.staff.auth import Member, StaffError
@@ -177,6 +178,28 @@ async def lift(given: ActionInput) -> str:
     return f"lifted at {', '.join(lifted) or 'none yet'}"
 
 
+async def refuse(given: ActionInput) -> str:
+    """Refuse the request on a ground its law allows, telling the subject why and which
+    remedies they have (Art. 12(4)/(5); a US denial says how to appeal)."""
+    ground = given.text("ground", required="choose the ground of the refusal")
+    reason = given.text("reason")
+
+    def work() -> str:
+        with session_scope() as session:
+            request = get_request(session, given.request_id)
+            refuse_request(
+                session,
+                request=request,
+                register=register_for(request.controller),
+                ground=ground,
+                reason=reason,
+                actor=given.member.actor,
+            )
+            return f"refused: {ground}"
+
+    return await run_in_threadpool(work)
+
+
 async def run(given: ActionInput) -> str:
     """Start (or re-start) carrying out the request."""
     with session_scope() as session:
@@ -195,6 +218,7 @@ ACTIONS: dict[str, Action] = {
     "decide": Action(decide_recipient),
     "extend": Action(extend, reason_required="an extension needs a reason (Art. 12(3))"),
     "lift": Action(lift, reason_required="lifting a restriction needs reasons (Art. 18(3))"),
+    "refuse": Action(refuse, reason_required="a refusal must tell the subject why (Art. 12(4))"),
     "run": Action(run),
 }
 

@@ -22,6 +22,7 @@ from dsar.deadlines import ClockStop, add_months, compute_deadlines
 from dsar.enums import RequestKind, RequestStatus
 from dsar.models import Export, ManualTask, Notice, RecipientFinding, Request
 from dsar.plan import steps_of
+from dsar.refusal import grounds_for
 from dsar.register import register_for
 from dsar.staff.auth import Member, StaffError
 from dsar.staff.words import texts
@@ -231,6 +232,10 @@ def request_page(
         "evidence_files": evidence_of(session, request.id),
         "has_package": package_path(session, request.id) is not None,
         "final": request.status in lifecycle.FINAL,
+        # a refusal is open until work on the request has started (Art. 12(4)/(5))
+        "refusal_grounds": grounds_for(request.regime)
+        if RequestStatus.REJECTED in lifecycle.TRANSITIONS[request.status]
+        else (),
     }
 
 

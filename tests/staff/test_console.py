@@ -12,6 +12,7 @@ from dsar.accounts import StaffEvidence, read_evidence
 from dsar.enums import ManualTaskStatus
 from dsar.keys import upload_limit
 from dsar.models import AuditEvent, ManualTask, Request
+from dsar.refusal import REFUSED
 from tests.staff.conftest import (
     LUMA_AGENT,
     LUNEXXA_AGENT,
@@ -392,3 +393,57 @@ def test_an_expired_session_is_no_session(console: TestClient, engine: Engine) -
         console.cookies.set("dsar_staff", value, domain="127.0.0.1", path="/staff")
         answer = console.get("/staff/requests", headers={"accept": "application/json"})
         assert answer.status_code == status
+
+
+def test_refusing_ends_the_request_rejected_with_the_remedies_letter(
+    console: TestClient, engine: Engine
+) -> None:
+    from dsar.settings import get_settings
+
+    member_id = add_staff(engine, LUNEXXA_AGENT, "lunexxa")
+    request_id = stored_request(engine, "lunexxa", "maria@example.com")
+    token = sign_in(console, LUNEXXA_AGENT)
+    page = console.get(f"/staff/requests/{request_id}")
+    assert 'name="ground"' in page.text
+    assert "excessive" in page.text
+    answer = console.post(
+        f"/staff/requests/{request_id}/actions/refuse",
+        data={
+            "ground": "excessive",
+            "reason": "the fourth identical request this month",
+            "confirm": "yes",
+            "csrf_token": token,
+        },
+        headers={"accept": "application/json"},
+    )
+    assert answer.status_code == 200, answer.text
+    with Session(engine) as session:
+        request = session.get(Request, request_id)
+        assert request is not None
+        assert request.status.value == "rejected"
+    actors = {e.action: e.actor for e in _events(engine, request_id)}
+    assert actors[REFUSED] == f"staff:{member_id}"
+    letters = [p.read_text() for p in get_settings().outbox_dir.glob("*.eml")]
+    letter = next(text for text in letters if "the fourth identical request" in text)
+    assert "Datenschutzbeh" in letter
+
+
+def test_a_refusal_on_a_ground_the_law_lacks_is_400_and_changes_nothing(
+    console: TestClient, engine: Engine
+) -> None:
+    add_staff(engine, LUNEXXA_AGENT, "lunexxa")
+    request_id = stored_request(engine, "lunexxa", "maria@example.com")
+    token = sign_in(console, LUNEXXA_AGENT)
+    before = len(_events(engine, request_id))
+    answer = console.post(
+        f"/staff/requests/{request_id}/actions/refuse",
+        data={"ground": "exempt", "reason": "r", "confirm": "yes", "csrf_token": token},
+        headers={"accept": "application/json"},
+    )
+    assert answer.status_code == 400
+    assert "exempt" in answer.text
+    with Session(engine) as session:
+        request = session.get(Request, request_id)
+        assert request is not None
+        assert request.status.value != "rejected"
+    assert len(_events(engine, request_id)) == before
