@@ -188,6 +188,43 @@ TEXTS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 
 
+#: What the page says instead to the consumers of a US business: their rights under the state
+#: privacy laws the business applies, in US terms, with the opt-outs those laws give.
+_US_KIND_ORDER = ("access", "erasure", "rectification", "opt-out", "limit-sensitive")
+US_TEXTS: dict[str, dict[str, Any]] = {
+    "en": {
+        "title": "Your privacy choices",
+        "intro": "Use this form to exercise your privacy rights as a consumer under the state "
+        "privacy laws that apply to us. We answer within the period the law sets; an opt-out "
+        "or a limit needs no confirmation of your identity.",
+        "kinds": {
+            "access": "Know what personal information you collected about me, and get a copy",
+            "erasure": "Delete my personal information",
+            "rectification": "Correct inaccurate personal information about me",
+            "opt-out": "Do not sell or share my personal information, and no targeted advertising",
+            "limit-sensitive": "Limit the use of my sensitive personal information",
+            "": "I am not sure - I describe it in the message",
+        },
+    },
+    "de": {
+        "title": "Ihre Datenschutz-Wahl",
+        "intro": "Mit diesem Formular machen Sie Ihre Rechte als Verbraucher nach den für uns "
+        "geltenden Datenschutzgesetzen der US-Bundesstaaten geltend. Wir antworten in der "
+        "gesetzlichen Frist; ein Opt-out oder eine Beschränkung braucht keine Bestätigung "
+        "Ihrer Identität.",
+        "kinds": {
+            "access": "Erfahren, welche personenbezogenen Daten Sie über mich erhoben haben, "
+            "mit einer Kopie",
+            "erasure": "Meine personenbezogenen Daten löschen",
+            "rectification": "Unrichtige Daten über mich berichtigen",
+            "opt-out": "Meine Daten nicht verkaufen oder weitergeben, keine gezielte Werbung",
+            "limit-sensitive": "Die Nutzung meiner sensiblen Daten beschränken",
+            "": "Ich bin nicht sicher - ich beschreibe es in der Nachricht",
+        },
+    },
+}
+
+
 def page_language(query: str | None, accept_language: str | None) -> str:
     """``?lang=`` when it names a language of the page, else the browser's first one, else en."""
     if query and query.strip().lower()[:2] in LANGUAGES:
@@ -208,9 +245,13 @@ def page_language(query: str | None, accept_language: str | None) -> str:
     return DEFAULT_LANGUAGE
 
 
-def texts(lang: str) -> dict[str, Any]:
-    """The page's words in ``lang`` (English for a language the page does not have)."""
-    return TEXTS.get(lang, TEXTS[DEFAULT_LANGUAGE])
+def texts(lang: str, *, us: bool = False) -> dict[str, Any]:
+    """The page's words in ``lang`` (English for a language the page does not have); ``us``:
+    as the consumers of a US business read them."""
+    words = TEXTS.get(lang, TEXTS[DEFAULT_LANGUAGE])
+    if us:
+        words = {**words, **US_TEXTS.get(lang, US_TEXTS[DEFAULT_LANGUAGE])}
+    return words
 
 
 def field_messages(lang: str, fields: list[str]) -> dict[str, str]:
@@ -287,9 +328,9 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def render(template: str, lang: str, **context: Any) -> str:
-    """Render ``<template>.html.j2`` with the words of ``lang``."""
-    words = texts(lang)
+def render(template: str, lang: str, *, us: bool = False, **context: Any) -> str:
+    """Render ``<template>.html.j2`` with the words of ``lang`` (``us``: a US business's)."""
+    words = texts(lang, us=us)
     return (
         _environment()
         .get_template(f"{template}.html.j2")
@@ -297,7 +338,7 @@ def render(template: str, lang: str, **context: Any) -> str:
     )
 
 
-def kind_choices(lang: str) -> list[tuple[str, str]]:
+def kind_choices(lang: str, *, us: bool = False) -> list[tuple[str, str]]:
     """The page's kind options in order, the "not sure" option last."""
-    labels = texts(lang)["kinds"]
-    return [(kind, labels[kind]) for kind in (*_KIND_ORDER, "")]
+    labels = texts(lang, us=us)["kinds"]
+    return [(kind, labels[kind]) for kind in (*(_US_KIND_ORDER if us else _KIND_ORDER), "")]

@@ -45,7 +45,8 @@ from dsar.intake.guard import (
 )
 from dsar.intake.state import LIMITED, IntakeState, html, state_of
 from dsar.intake.store import ACTOR_PAGE, once, submit_contact, write_session
-from dsar.register import served_controllers
+from dsar.register import register_for, served_controllers
+from dsar.uslaw import is_us
 
 #: Longer tokens are not ours; they are answered without a database look-up.
 _MAX_TOKEN = 200
@@ -67,22 +68,36 @@ def install(app: FastAPI) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def _scope(controller: str | None) -> tuple[list[tuple[str, str]], bool]:
+    """The shops the page offers and whether it speaks to a US business's consumers: one shop
+    when ``controller`` names a served one (its website links to its own page), else all."""
+    served = sorted(served_controllers().items())
+    chosen = [(key, name) for key, name in served if key == controller] or served
+    us = bool(chosen) and all(
+        all(is_us(regime) for regime in register_for(key).controller.regimes) for key, _ in chosen
+    )
+    return chosen, us
+
+
 def _form_page(
     state: IntakeState,
     lang: str,
     *,
+    controller: str | None = None,
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     general_error: str | None = None,
     status: int = 200,
 ) -> HTMLResponse:
     token = state.csrf.issue()
+    controllers, us = _scope(controller or (values or {}).get("controller"))
     body = page.render(
         "request",
         lang,
+        us=us,
         csrf=token,
-        controllers=sorted(served_controllers().items()),
-        kinds=page.kind_choices(lang),
+        controllers=controllers,
+        kinds=page.kind_choices(lang, us=us),
         values={k: v for k, v in (values or {}).items() if isinstance(v, str)},
         errors=errors or {},
         general_error=general_error,
@@ -109,12 +124,15 @@ def _with_csrf_cookie(
 def _install_page(app: FastAPI) -> None:
     @app.get("/privacy-request", response_class=HTMLResponse)
     async def request_page(
-        request: HttpRequest, lang: Annotated[str | None, Query(max_length=16)] = None
+        request: HttpRequest,
+        lang: Annotated[str | None, Query(max_length=16)] = None,
+        controller: Annotated[str | None, Query(max_length=64)] = None,
     ) -> HTMLResponse:
-        """The request form, in English or German (``?lang=`` or Accept-Language)."""
+        """The request form, in English or German (``?lang=`` or Accept-Language); for one
+        shop with ``?controller=``, in US terms for a US business."""
         language = page.page_language(lang, request.headers.get("accept-language"))
         state = state_of(request)
-        return await run_in_threadpool(lambda: _form_page(state, language))
+        return await run_in_threadpool(lambda: _form_page(state, language, controller=controller))
 
     @app.post("/privacy-request", response_class=HTMLResponse, dependencies=[LIMITED])
     async def submit_page(
@@ -128,7 +146,8 @@ def _install_page(app: FastAPI) -> None:
         language = page.page_language(
             fields.get("language") or lang, request.headers.get("accept-language")
         )
-        words = page.texts(language)
+        _, us = _scope(str(fields.get("controller") or "") or None)
+        words = page.texts(language, us=us)
         nonce = state.csrf.check(fields.get(page.CSRF_FIELD), request.cookies.get(page.CSRF_COOKIE))
         gpc = gpc_signalled(request.headers)
 
@@ -176,6 +195,7 @@ def _install_page(app: FastAPI) -> None:
                 page.render(
                     "confirmation",
                     language,
+                    us=us,
                     reference=receipt.body["id"],
                     due_date=page.long_date(date.fromisoformat(due), language),
                 )

@@ -198,3 +198,40 @@ class TestCsrfGuard:
 def test_page_language_negotiation(query: str | None, accept: str | None, expected: str) -> None:
     """?lang= first, then the browser's preference order, then English."""
     assert page_language(query, accept) == expected
+
+
+class TestUsConsumers:
+    """A US business's own page (``?controller=``) speaks to consumers in US terms."""
+
+    GDPR_WORDS = ("GDPR", "DSGVO", "Art. ", "Member State", "supervisory authority")
+
+    def test_a_us_business_page_offers_the_us_rights_without_gdpr_words(
+        self, client: TestClient
+    ) -> None:
+        html = client.get(f"{PAGE}?controller=luma-flux").text
+        assert 'value="opt-out"' in html
+        assert 'value="limit-sensitive"' in html
+        assert "Do not sell or share my personal information" in html
+        assert 'value="restriction"' not in html
+        assert '<input type="hidden" name="controller" value="luma-flux">' in html
+        for word in self.GDPR_WORDS:
+            assert word not in html, word
+
+    def test_the_gdpr_shop_page_keeps_its_articles(self, client: TestClient) -> None:
+        html = client.get(f"{PAGE}?controller=lunexxa").text
+        assert "Art. 15" in html
+        assert 'value="opt-out"' not in html
+
+    def test_an_opt_out_sent_from_the_us_page_is_stored_and_confirmed_in_us_terms(
+        self, client: TestClient, engine: Engine
+    ) -> None:
+        page = client.get(f"{PAGE}?controller=luma-flux")
+        answer = client.post(
+            PAGE,
+            data=fields(token_of(page.text), controller="luma-flux", kind="opt-out"),
+        )
+        assert answer.status_code == 200, answer.text
+        for word in self.GDPR_WORDS:
+            assert word not in answer.text, word
+        stored = stored_requests(engine)
+        assert [(r.controller, r.kind) for r in stored] == [("luma-flux", RequestKind.OPT_OUT)]
