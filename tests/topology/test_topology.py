@@ -212,7 +212,7 @@ def _plan(subjects: list[tuple[str, int]]) -> list[Sent]:
 def _send(intake: str, item: Sent) -> str:
     """Deliver one request as its channel would; returns the stored request's id."""
     if item.channel == "contact_form":
-        fields = {
+        fields: dict[str, Any] = {
             "controller": "lunexxa",
             "kind": item.kind.value,
             "email": item.email,
@@ -220,7 +220,9 @@ def _send(intake: str, item: Sent) -> str:
             "language": "en",
         }
         if item.kind is RequestKind.RECTIFICATION:
+            # a correction carries its right values, or verification asks for them first
             fields["message"] = "Please correct my surname."
+            fields["corrections"] = {"last_name": "Korrigiert"}
         answer = post_contact_form(intake, fields, secret=SECRET, timeout=30)
         assert answer.status_code == 202, answer.text
         return str(answer.json()["id"])
