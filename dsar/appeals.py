@@ -23,6 +23,7 @@ from dsar.errors import InputError, NotFoundError
 from dsar.models import Request, RequestCreate, utcnow
 from dsar.register import Register
 from dsar.service import submit_request
+from dsar.store import by_id_or_prefix
 from dsar.uslaw import StateLaw, law_of
 
 
@@ -185,16 +186,7 @@ def _carried(details: dict[str, Any]) -> dict[str, Any]:
 
 def get_appeal(session: Session, appeal_id: str) -> Appeal:
     """The appeal with this id (or a unique prefix of 6+), or :class:`NotFoundError`."""
-    appeal = session.get(Appeal, appeal_id)
-    if appeal is not None:
-        return appeal
-    if len(appeal_id) >= 6:
-        matches = session.exec(
-            select(Appeal).where(col(Appeal.id).startswith(appeal_id)).limit(2)
-        ).all()
-        if len(matches) == 1:
-            return matches[0]
-    raise NotFoundError(f"no appeal with id {appeal_id!r}")
+    return by_id_or_prefix(session, Appeal, appeal_id, noun="appeal")
 
 
 def list_appeals(session: Session, *, open_only: bool = False, limit: int = 200) -> list[Appeal]:

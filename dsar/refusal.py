@@ -185,7 +185,7 @@ def refuse_request(
     changes nothing. The refusal is committed before the letter is sent; the letter is a
     Notice (purpose ``refusal``), sent once.
     """
-    from dsar.notify import mailer_from_settings, render, send_notice
+    from dsar.notify import render, send_to_subject
 
     template = check_refusal(request, ground=ground, reason=reason)
     subject, body = render(
@@ -195,15 +195,5 @@ def refuse_request(
     )
     record_refusal(session, request=request, ground=ground, reason=reason, actor=actor)
     session.commit()
-    send_notice(
-        session,
-        request_id=request.id,
-        recipient="subject",
-        purpose="refusal",
-        to=request.email,
-        subject=subject,
-        body=body,
-        mailer=mailer_from_settings(),
-        commit=True,
-    )
+    send_to_subject(session, request=request, purpose="refusal", subject=subject, body=body)
     return request

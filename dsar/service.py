@@ -16,11 +16,12 @@ from dsar import lifecycle
 from dsar.audit import append_event
 from dsar.deadlines import ClockStop, compute_deadlines, receipt_date
 from dsar.enums import RequestKind, RequestStatus
-from dsar.errors import InputError, NotFoundError
+from dsar.errors import InputError
 from dsar.models import Request, RequestCreate, utcnow
 from dsar.refusal import flag_repeats
 from dsar.register import Register
 from dsar.settings import get_settings
+from dsar.store import by_id_or_prefix
 from dsar.uslaw import NO_VERIFICATION_GROUND, NO_VERIFICATION_KINDS, check_kind_allowed
 
 
@@ -129,16 +130,7 @@ def mark_verified(session: Session, *, request: Request, how: str, actor: str) -
 
 def get_request(session: Session, request_id: str) -> Request:
     """The request with this id, or :class:`NotFoundError`. A unique prefix of 6+ also works."""
-    request = session.get(Request, request_id)
-    if request is not None:
-        return request
-    if len(request_id) >= 6:
-        matches = session.exec(
-            select(Request).where(col(Request.id).startswith(request_id)).limit(2)
-        ).all()
-        if len(matches) == 1:
-            return matches[0]
-    raise NotFoundError(f"no request with id {request_id!r}")
+    return by_id_or_prefix(session, Request, request_id, noun="request")
 
 
 def list_requests(
@@ -242,7 +234,7 @@ def send_extension_notice(session: Session, *, request: Request, register: Regis
     Recorded as a Notice (sent once, however often this runs) and as
     ``extension_notified_at`` on the request.
     """
-    from dsar.notify import mailer_from_settings, render, send_notice
+    from dsar.notify import render, send_to_subject
 
     subject, body = render(
         "extension",
@@ -255,16 +247,8 @@ def send_extension_notice(session: Session, *, request: Request, register: Regis
         reasons=request.extension_reason,
         regime=request.regime.value,
     )
-    notice = send_notice(
-        session,
-        request_id=request.id,
-        recipient="subject",
-        purpose="extension",
-        to=request.email,
-        subject=subject,
-        body=body,
-        mailer=mailer_from_settings(),
-        commit=True,
+    notice = send_to_subject(
+        session, request=request, purpose="extension", subject=subject, body=body
     )
     request.extension_notified_at = notice.sent_at
     session.add(request)

@@ -136,7 +136,7 @@ def request_appeal_extend(
 ) -> None:
     """Extend an appeal's period where the state allows it (Colorado: 60 more days)."""
     from dsar.appeals import appeal_payload, extend_appeal, get_appeal
-    from dsar.notify import mailer_from_settings, render, send_notice
+    from dsar.notify import render, send_to_subject
     from dsar.register import register_for
     from dsar.service import get_request
 
@@ -157,16 +157,8 @@ def request_appeal_extend(
             reasons=reason.strip(),
             regime=appeal.regime,
         )
-        send_notice(
-            session,
-            request_id=request.id,
-            recipient="subject",
-            purpose="appeal_extension",
-            to=request.email,
-            subject=subject,
-            body=body,
-            mailer=mailer_from_settings(),
-            commit=True,
+        send_to_subject(
+            session, request=request, purpose="appeal_extension", subject=subject, body=body
         )
         payload = appeal_payload(appeal)
     if as_json:
@@ -179,7 +171,7 @@ def _send_decision(
     session: Session, *, appeal: Appeal, request: Request, register: Register, again: Request | None
 ) -> None:
     """The decision letter, sent once (a Notice per request and purpose)."""
-    from dsar.notify import mailer_from_settings, render, send_notice
+    from dsar.notify import render, send_to_subject
 
     subject, body = render(
         "appeal_decision",
@@ -193,14 +185,4 @@ def _send_decision(
         new_reference=again.id if again is not None else "",
         regime=appeal.regime,
     )
-    send_notice(
-        session,
-        request_id=request.id,
-        recipient="subject",
-        purpose="appeal_decision",
-        to=request.email,
-        subject=subject,
-        body=body,
-        mailer=mailer_from_settings(),
-        commit=True,
-    )
+    send_to_subject(session, request=request, purpose="appeal_decision", subject=subject, body=body)

@@ -3,7 +3,14 @@
 Other packages import these names from here; modules inside import each other directly.
 """
 
-from dsar.notify.send import claim_notice, describe_error, mark_failed, mark_sent, send_notice
+from dsar.notify.send import (
+    claim_notice,
+    describe_error,
+    mark_failed,
+    mark_sent,
+    send_notice,
+    send_to_subject,
+)
 from dsar.notify.signatures import SIGNATURE_HEADER, SignatureError, sign_payload, verify_signature
 from dsar.notify.templates import (
     ART19_ACTIONS,
@@ -42,6 +49,7 @@ __all__ = [
     "mark_sent",
     "render",
     "send_notice",
+    "send_to_subject",
     "sign_payload",
     "verify_signature",
 ]

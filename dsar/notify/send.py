@@ -28,7 +28,7 @@ from sqlmodel import Session, select
 from dsar.audit import append_event
 from dsar.enums import NoticeStatus
 from dsar.logging import get_logger, redact_text
-from dsar.models import Notice, utcnow
+from dsar.models import Notice, Request, utcnow
 from dsar.notify.templates import (
     NotificationError,
 )
@@ -194,3 +194,23 @@ def send_notice(
     if commit:
         session.commit()
     return notice
+
+
+def send_to_subject(
+    session: Session, *, request: Request, purpose: str, subject: str, body: str
+) -> Notice:
+    """Send a rendered letter to the request's subject, once per ``purpose``, committing the
+    record before and after delivery (:func:`send_notice` with ``commit=True``)."""
+    from dsar.notify.transport import mailer_from_settings
+
+    return send_notice(
+        session,
+        request_id=request.id,
+        recipient="subject",
+        purpose=purpose,
+        to=request.email,
+        subject=subject,
+        body=body,
+        mailer=mailer_from_settings(),
+        commit=True,
+    )

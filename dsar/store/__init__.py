@@ -4,10 +4,17 @@ Other packages import these names from here; modules inside import each other di
 """
 
 from dsar.store.connect import get_engine
-from dsar.store.engine import claim_step, engine_from_settings, init_db, session_scope
+from dsar.store.engine import (
+    by_id_or_prefix,
+    claim_step,
+    engine_from_settings,
+    init_db,
+    session_scope,
+)
 from dsar.store.migrate import current, downgrade, head, revision, upgrade
 
 __all__ = [
+    "by_id_or_prefix",
     "claim_step",
     "current",
     "downgrade",

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, SQLModel, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from dsar import accounts as accounts  # the console's tables join the schema's metadata
@@ -30,6 +30,21 @@ from dsar.store.connect import get_engine
 from dsar.vault import VaultRecord  # noqa: F401 - the vault's table belongs to the schema
 
 T = TypeVar("T")
+Row = TypeVar("Row", bound=SQLModel)
+
+
+def by_id_or_prefix(session: Session, model: type[Row], key: str, *, noun: str) -> Row:
+    """The row of ``model`` with this id, or the only one whose id starts with ``key`` (six or
+    more characters, as people copy ids); :class:`NotFoundError` naming the ``noun`` else."""
+    row = session.get(model, key)
+    if row is not None:
+        return row
+    if len(key) >= 6:
+        id_column = getattr(model, "id")  # noqa: B009 - every table here has an ``id``
+        matches = session.exec(select(model).where(col(id_column).startswith(key)).limit(2)).all()
+        if len(matches) == 1:
+            return matches[0]
+    raise NotFoundError(f"no {noun} with id {key!r}")
 
 
 _initialised: set[str] = set()
